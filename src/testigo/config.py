@@ -1,0 +1,71 @@
+"""Settings, read once from the environment (``TESTIGO_*``).
+
+Everything that a deployment may want to change lives here, so that the CLI, the web app and the
+workers agree on where the vault is without passing paths around.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    return value.strip()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the vault lives and how it is reached."""
+
+    home: Path
+    database_url: str
+    blobs_url: str
+    actor: str
+    checkpoint_origin: str
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def key_dir(self) -> Path:
+        return self.home / "keys"
+
+    @property
+    def signing_key_path(self) -> Path:
+        return self.key_dir / "ledger-ed25519.pem"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def default_actor() -> str:
+    """Who is acting, when nobody said: the local account name, marked as coming from the CLI."""
+    user = _env("USER") or _env("LOGNAME")
+    if user is None:
+        try:
+            import pwd
+
+            user = pwd.getpwuid(os.getuid()).pw_name
+        except (ImportError, KeyError):
+            user = "unknown"
+    return f"cli:{user}"
+
+
+def load_settings() -> Settings:
+    """Read the settings from the environment; relative paths are taken from the current folder."""
+    home = Path(_env("TESTIGO_HOME", "./var") or "./var").expanduser().resolve()
+    database_url = _env("TESTIGO_DATABASE_URL") or f"sqlite:///{home / 'testigo.sqlite3'}"
+    blobs_url = _env("TESTIGO_BLOBS_URL") or str(home / "blobs")
+    actor = _env("TESTIGO_ACTOR") or default_actor()
+    origin = _env("TESTIGO_LOG_ORIGIN") or "testigo.local/ledger"
+    return Settings(
+        home=home,
+        database_url=database_url,
+        blobs_url=blobs_url,
+        actor=actor,
+        checkpoint_origin=origin,
+    )

@@ -1,0 +1,1 @@
+"""The evidence vault: content-addressed blobs, the append-only ledger, keys and verification."""
