@@ -1,0 +1,173 @@
+"""Document structure shared by every rule: header lines, paragraphs, sentences, name-like runs.
+
+All patterns here are linear (no nested quantifiers), so a hostile input cannot make them
+backtrack catastrophically.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+ABBREVIATIONS = frozenset(
+    "mr mrs ms dr st sr jr gen col lt sgt capt cmdr gov sen rep rev prof dept no vs etc inc "
+    "corp co ltd jan feb mar apr jun jul aug sep sept oct nov dec ave blvd rd mt ft "
+    "calif ariz ark colo conn del fla ga ill ind kan kans ky la md mass mich minn miss mo mont "
+    "neb nev okla ore pa tenn tex vt va wash wis wyo sra sr dra lic".split()
+)
+
+_BOUNDARY = re.compile(r"[.!?…]+[\"”’')\]]*\s+(?=[\"“‘(¿¡]?[A-Z0-9ÁÉÍÓÚÑ])")
+_WORD_BEFORE = re.compile(r"([A-Za-z]+)\.?$")
+_TOKEN = r"(?:[A-Z](?:\.[A-Z])+\.?|[A-ZÁÉÍÓÚÑÜ][\w'’\-]*)"
+_RUN = re.compile(
+    _TOKEN + r"(?:[ \t\xa0]+(?:(?:de|del|la|los|las|van|von|der|da|di|du|of|the)[ \t]+){0,2}"
+    + _TOKEN + r")*"
+)
+
+SPANISH_HINTS = frozenset(
+    "el la los las del que y en un una por para con según dijo sus está este esta fue "
+    "como pero más sobre cuando también hijo hija agentes policía".split()
+)
+ENGLISH_HINTS = frozenset(
+    "the and of to in that was for on with said his her they were from by at an is".split()
+)
+
+
+@dataclass
+class Sentence:
+    start: int
+    end: int
+    text: str
+    paragraph: int
+
+
+@dataclass
+class Header:
+    title: str | None = None
+    title_span: tuple[int, int] | None = None
+    date_line: str | None = None
+    date_span: tuple[int, int] | None = None
+    byline: list[str] = field(default_factory=list)
+    body_start: int = 0
+
+
+@dataclass
+class Document:
+    text: str
+    language: str
+    header: Header
+    paragraphs: list[tuple[int, int]]
+    sentences: list[Sentence]
+
+    def sentence_at(self, offset: int) -> Sentence | None:
+        lo, hi = 0, len(self.sentences) - 1
+        while lo <= hi:
+            mid = (lo + hi) // 2
+            s = self.sentences[mid]
+            if offset < s.start:
+                hi = mid - 1
+            elif offset >= s.end:
+                lo = mid + 1
+            else:
+                return s
+        return None
+
+    def index_of(self, sentence: Sentence) -> int:
+        lo, hi = 0, len(self.sentences) - 1
+        while lo <= hi:
+            mid = (lo + hi) // 2
+            if self.sentences[mid].start < sentence.start:
+                lo = mid + 1
+            elif self.sentences[mid].start > sentence.start:
+                hi = mid - 1
+            else:
+                return mid
+        return -1
+
+
+def detect_language(text: str) -> str:
+    words = re.findall(r"[a-záéíóúñü]+", text[:20000].lower())
+    es = sum(1 for w in words if w in SPANISH_HINTS)
+    en = sum(1 for w in words if w in ENGLISH_HINTS)
+    return "es" if es > en * 1.2 and es >= 3 else "en"
+
+
+def _lines(text: str) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    for line in text.split("\n"):
+        start, end = pos, pos + len(line)
+        pos = end + 1
+        stripped = line.strip()
+        if stripped:
+            lead = len(line) - len(line.lstrip())
+            spans.append((start + lead, start + lead + len(stripped)))
+    return spans
+
+
+def split_sentences(text: str, start: int, end: int, paragraph: int) -> list[Sentence]:
+    out: list[Sentence] = []
+    chunk = text[start:end]
+    last = 0
+    for m in _BOUNDARY.finditer(chunk):
+        before = _WORD_BEFORE.search(chunk[max(0, m.start() - 12) : m.start() + 1])
+        word = before.group(1).lower() if before else ""
+        if chunk[m.start()] == "." and (word in ABBREVIATIONS or len(word) == 1):
+            continue
+        stop = m.end() - (len(m.group()) - len(m.group().rstrip()))
+        out.append(Sentence(start + last, start + stop, chunk[last:stop], paragraph))
+        last = m.end()
+    if last < len(chunk):
+        tail = chunk[last:].rstrip()
+        if tail:
+            out.append(Sentence(start + last, start + last + len(tail), tail, paragraph))
+    return out
+
+
+_DATE_LINE = re.compile(
+    r"^(?:(?:published|updated|posted|publicado|actualizado)[:\s]+)?[\w ,.:\-/|]{0,80}?"
+    r"(?:\b(?:1[89]|20)\d{2}\b)[\w ,.:\-/|]{0,40}$",
+    re.IGNORECASE,
+)
+_BYLINE = re.compile(r"^(?:By|Por)\s+(.{3,160})$")
+
+
+def parse(text: str) -> Document:
+    """Split the text into header, paragraphs and sentences."""
+    lines = _lines(text)
+    header = Header()
+    body_index = 0
+    if lines:
+        s, e = lines[0]
+        first = text[s:e]
+        if len(first) <= 300 and not _DATE_LINE.match(first):
+            header.title, header.title_span = first, (s, e)
+            body_index = 1
+        for idx in range(body_index, min(len(lines), body_index + 3)):
+            s, e = lines[idx]
+            line = text[s:e]
+            by = _BYLINE.match(line)
+            if by:
+                header.byline = [
+                    n.strip() for n in re.split(r",\s*|\s+and\s+|\s+y\s+", by.group(1)) if n.strip()
+                ]
+                body_index = idx + 1
+            elif len(line) <= 120 and _DATE_LINE.match(line) and header.date_line is None:
+                header.date_line, header.date_span = line, (s, e)
+                body_index = idx + 1
+    header.body_start = lines[body_index][0] if body_index < len(lines) else len(text)
+    sentences: list[Sentence] = []
+    for number, (s, e) in enumerate(lines):
+        sentences.extend(split_sentences(text, s, e, number))
+    return Document(
+        text=text,
+        language=detect_language(text),
+        header=header,
+        paragraphs=lines,
+        sentences=sentences,
+    )
+
+
+def name_runs(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """Spans of runs of capitalised words ("Kansas City Police Department", "Mario Meléndez")."""
+    return [(m.start(), m.end()) for m in _RUN.finditer(text, start, len(text) if end is None else end)]
