@@ -1,0 +1,1 @@
+"""Database layer: one schema for SQLite (embedded) and PostgreSQL (distributed)."""

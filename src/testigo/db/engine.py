@@ -1,0 +1,118 @@
+"""Engines, sessions and schema upgrades for SQLite (WAL) and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from testigo.errors import NotInitializedError, StorageError
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def sqlite_synchronous() -> str:
+    """FULL by default: a commit is on disk before it is acknowledged (WAL makes it cheap)."""
+    value = os.environ.get("TESTIGO_SQLITE_SYNCHRONOUS", "FULL").upper()
+    if value not in {"FULL", "NORMAL", "EXTRA"}:
+        raise StorageError("TESTIGO_SQLITE_SYNCHRONOUS must be FULL, NORMAL or EXTRA")
+    return value
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine with the settings the vault relies on for each backend."""
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    if url.startswith("sqlite"):
+        db_path = url.split(":///", 1)[-1]
+        if db_path and db_path != ":memory:":
+            Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 60, "isolation_level": None})
+        synchronous = sqlite_synchronous()
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA synchronous={synchronous}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=60000")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Connection) -> None:
+            # Take the write lock at the start, so two writers never interleave ledger appends.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the schema to the newest revision (idempotent)."""
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def head_revision() -> str | None:
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    return script.get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    except OperationalError as exc:
+        raise StorageError(f"cannot open the database: {exc.orig}") from exc
+
+
+def require_schema(engine: Engine) -> None:
+    """Refuse to work on a database that `testigo init` has not prepared."""
+    current = current_revision(engine)
+    if current is None:
+        raise NotInitializedError("this vault has not been initialised: run `testigo init` first")
+    if current != head_revision():
+        raise NotInitializedError(
+            f"the database schema is at {current}, this version needs {head_revision()}: "
+            "run `testigo init` to upgrade it"
+        )
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session whose work is committed together or not at all."""
+    with factory() as session, session.begin():
+        yield session
+
+
+def is_postgres(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+def ping(engine: Engine) -> None:
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))

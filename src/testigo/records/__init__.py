@@ -1,0 +1,1 @@
+"""Incident records: incidents, people, organizations, places, legal actions, events, sources."""
