@@ -1,0 +1,191 @@
+"""Perceptual fingerprints of videos: PDQ hashes of frames sampled at a steady rate.
+
+The same recording comes back re-encoded by a platform, resized, cut, boxed in black bars or
+mirrored. PDQ (Facebook's 256-bit perceptual image hash) survives re-encoding and resizing; bars
+are cut off before hashing so a letterboxed copy hashes like the original, and each frame is also
+hashed mirrored so a flipped copy can be found. :mod:`testigo.media.matching` compares them.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+import pdqhash
+
+from testigo.media._frames import SampledFrame, scan_frames
+from testigo.media.errors import MediaError
+
+# PDQ's own advice: hashes of quality under 50 come from flat, featureless pictures and match
+# each other whatever they show; they are kept but not used for matching.
+MIN_QUALITY = 50
+_HASH_SIDE = 512  # frames are scaled so the longer side is this before bars are found
+_BAR_FLATNESS = 8.0  # standard deviation of grey levels along a bar row or column
+_BAR_DARKNESS = 40.0  # mean grey level (0-255) at or below which a flat line is a bar
+_MAGIC = b"TGFP"
+_VERSION = 1
+_HEADER = struct.Struct("<4sBIdf")  # magic, version, frame count, duration, sampling rate
+_MIRROR = 5  # index of the left-right mirror among PDQ's eight dihedral hashes
+
+
+@dataclass(frozen=True)
+class VideoFingerprint:
+    """Hashes of frames at ``times`` (seconds); covers the range 0 to ``duration``.
+
+    ``hashes`` and ``mirrored`` are (n, 32) uint8 arrays of packed 256-bit PDQ hashes, of the frame
+    and of its left-right mirror; ``quality`` is PDQ's 0-100 quality of each hash.
+    """
+
+    times: np.ndarray
+    hashes: np.ndarray
+    mirrored: np.ndarray
+    quality: np.ndarray
+    duration: float
+    fps: float
+
+    def __post_init__(self) -> None:
+        count = len(self.times)
+        if self.hashes.shape != (count, 32) or self.mirrored.shape != (count, 32):
+            raise MediaError("fingerprint arrays do not agree in size")
+        if self.quality.shape != (count,):
+            raise MediaError("fingerprint arrays do not agree in size")
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    @property
+    def start(self) -> float:
+        return 0.0
+
+    @property
+    def end(self) -> float:
+        return self.duration
+
+    def to_bytes(self) -> bytes:
+        """Compact form (69 bytes a frame) for storing next to the video's record."""
+        header = _HEADER.pack(_MAGIC, _VERSION, len(self), self.duration, self.fps)
+        return b"".join(
+            [
+                header,
+                self.times.astype("<f4").tobytes(),
+                self.quality.astype(np.uint8).tobytes(),
+                self.hashes.astype(np.uint8).tobytes(),
+                self.mirrored.astype(np.uint8).tobytes(),
+            ]
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> VideoFingerprint:
+        if len(data) < _HEADER.size:
+            raise MediaError("not a video fingerprint: too short")
+        magic, version, count, duration, fps = _HEADER.unpack_from(data)
+        if magic != _MAGIC or version != _VERSION:
+            raise MediaError("not a video fingerprint, or one of an unknown version")
+        if len(data) != _HEADER.size + count * 69:
+            raise MediaError("the video fingerprint is truncated or has trailing data")
+        offset = _HEADER.size
+        times = np.frombuffer(data, "<f4", count, offset).astype(np.float32)
+        offset += count * 4
+        quality = np.frombuffer(data, np.uint8, count, offset).copy()
+        offset += count
+        hashes = np.frombuffer(data, np.uint8, count * 32, offset).reshape(count, 32).copy()
+        offset += count * 32
+        mirrored = np.frombuffer(data, np.uint8, count * 32, offset).reshape(count, 32).copy()
+        return cls(times, hashes, mirrored, quality, float(duration), float(fps))
+
+    def hex_hashes(self) -> list[str]:
+        return [row.tobytes().hex() for row in self.hashes]
+
+
+def content_box(gray: np.ndarray) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) of the picture inside letterbox or pillarbox bars.
+
+    A bar is a run of flat, near-black rows (or columns) from an edge. If the bars would leave less than a third of the frame (a dark or flat frame),
+    nothing is cut.
+    """
+    height, width = gray.shape
+    top, bottom = _bar_extent(gray, height), height - _bar_extent(gray[::-1], height)
+    left, right = _bar_extent(gray.T, width), width - _bar_extent(gray.T[::-1], width)
+    if bottom - top < height / 3 or right - left < width / 3:
+        return 0, height, 0, width
+    return top, bottom, left, right
+
+
+def _bar_extent(lines: np.ndarray, size: int) -> int:
+    """How many leading lines of ``lines`` (rows) are bar: flat and near black.
+
+    Only dark bars are cut: a flat bright band is far more often sky or a wall that belongs to
+    the picture, and cutting it from one copy but not another would break the match.
+    """
+    flat = (lines.std(axis=1) <= _BAR_FLATNESS) & (lines.mean(axis=1) <= _BAR_DARKNESS)
+    if flat.all():
+        return size
+    return int(np.argmin(flat))
+
+
+def hash_rgb(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """PDQ hash of the picture with bars removed, of its mirror, and the quality (0-100)."""
+    gray = rgb.mean(axis=2)
+    top, bottom, left, right = content_box(gray)
+    picture = np.ascontiguousarray(rgb[top:bottom, left:right])
+    hashes, quality = pdqhash.compute_dihedral(picture)
+    plain = np.packbits(np.asarray(hashes[0], dtype=np.uint8))
+    mirror = np.packbits(np.asarray(hashes[_MIRROR], dtype=np.uint8))
+    return plain, mirror, int(quality)
+
+
+class FingerprintBuilder:
+    """Collects hashes from sampled frames at ``fps``."""
+
+    def __init__(self, fps: float) -> None:
+        if not 0 < fps <= 30:
+            raise MediaError("the fingerprint rate must be between 0 and 30 frames a second")
+        self.fps = fps
+        self.interval = 1.0 / fps
+        self.next_time = 0.0
+        self.times: list[float] = []
+        self.hashes: list[np.ndarray] = []
+        self.mirrored: list[np.ndarray] = []
+        self.quality: list[int] = []
+
+    def feed(self, sample: SampledFrame) -> None:
+        if sample.time + 1e-6 < self.next_time:
+            return
+        self.next_time = (int(sample.time / self.interval + 1e-6) + 1) * self.interval
+        frame = sample.frame
+        scale = min(1.0, _HASH_SIDE / max(frame.width, frame.height))
+        width = max(16, round(frame.width * scale))
+        height = max(16, round(frame.height * scale))
+        rgb = frame.reformat(width=width, height=height, format="rgb24").to_ndarray()
+        turns = (int(frame.rotation) % 360) // 90
+        if turns:
+            rgb = np.rot90(rgb, turns)
+        plain, mirror, quality = hash_rgb(rgb)
+        self.times.append(sample.time)
+        self.hashes.append(plain)
+        self.mirrored.append(mirror)
+        self.quality.append(quality)
+
+    def build(self, duration: float | None) -> VideoFingerprint:
+        if not self.times:
+            raise MediaError("no frame could be sampled from the video")
+        end = max(duration or 0.0, self.times[-1] + self.interval)
+        return VideoFingerprint(
+            times=np.asarray(self.times, dtype=np.float32),
+            hashes=np.stack(self.hashes).astype(np.uint8),
+            mirrored=np.stack(self.mirrored).astype(np.uint8),
+            quality=np.asarray(self.quality, dtype=np.uint8),
+            duration=float(end),
+            fps=self.fps,
+        )
+
+
+def fingerprint_video(path: str | os.PathLike[str], *, fps: float = 1.0) -> VideoFingerprint:
+    """Fingerprint the video at ``path`` from ``fps`` frames a second (whole file, or an error)."""
+    builder = FingerprintBuilder(fps)
+    info, samples = scan_frames(path, sample_fps=fps)
+    for sample in samples:
+        builder.feed(sample)
+    return builder.build(info.duration)
