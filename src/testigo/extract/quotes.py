@@ -1,0 +1,374 @@
+"""Direct quotations and reported speech, each with its speaker resolved.
+
+Attribution is tried in this order: right after the quotation ('..., Name said' / 'said Name'),
+at the end of its sentence (', the agency said.'), then the subject of the last verb of saying
+before it ('Name told NBC News the man left "..."'). A quotation with no attribution of its own
+continues the previous one in the paragraph (or the previous paragraph, when that one left a
+quotation open). Quoted words that are a name ('listed as "Name"') or a label with no verb of
+saying around them ('vests marked "POLICE"') are not quotations.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from testigo.extract.lexicon import (
+    OFFICER_TITLES,
+    SPEECH_VERBS,
+    SPOKES_TITLES,
+    TITLE_WORDS,
+)
+from testigo.extract.model import AgencyMention, Mention, Person, Quote
+from testigo.extract.people import surname_keys
+from testigo.extract.text import Document
+
+_OPEN = "\"“«„"
+_CLOSE = "\"”»“"
+_QUOTE_CHARS = re.compile(r"[\"“”«»„]")
+_VERBS = "|".join(sorted(SPEECH_VERBS, key=len, reverse=True))
+_VERB_RE = re.compile(r"\b(?:" + _VERBS + r")\b|\baccording\s+to\b|\bsegún\b", re.IGNORECASE)
+_AFTER_NP_VERB = re.compile(
+    r"^[\s,]*(?P<np>[^.,!?;\"“”]{1,80}?)(?:,\s*(?:de\s+)?\d{1,3}(?:\s+años)?,)?\s+(?P<verb>"
+    + _VERBS + r")\b",
+    re.IGNORECASE,
+)
+_AFTER_VERB_NP = re.compile(
+    r"^[\s,]*(?P<verb>" + _VERBS + r")\s+(?P<np>[^.,!?;\"“”]{1,80}?)(?=\s*[.,;!?]|\s+(?:in|on|at|"
+    r"to|during|after|before|about|of|from|for|when|while|en|a|durante)\b|$)",
+    re.IGNORECASE,
+)
+_SENTENCE_FINAL = re.compile(
+    r",\s*(?P<np>[^,.!?;\"“”]{1,60}?)\s+(?P<verb>" + _VERBS + r")\b[^.!?\"“”]{0,60}[.!?]?\s*$",
+    re.IGNORECASE,
+)
+_ALIAS_BEFORE = re.compile(
+    r"\b(?:as|named|called|nicknamed|dubbed|known\s+as|como|llamad[oa])\s*$", re.IGNORECASE
+)
+_PRONOUN = re.compile(r"\b(?:he|she|él|ella)\b", re.IGNORECASE)
+_UNKNOWN = re.compile(
+    r"\b(?:someone|somebody|a\s+man|a\s+woman|a\s+voice|a\s+person|one\s+person|alguien|"
+    r"una\s+voz|un\s+hombre|una\s+mujer)\b",
+    re.IGNORECASE,
+)
+_GENERIC = re.compile(
+    r"\b(?:(?:the|a|an|one|another|its|el|la|un|una)\s+)?(?:(?P<mod>[\w'’.\-]+)\s+)?"
+    r"(?P<head>spokesperson|spokesman|spokeswoman|officer|agent|deputy|trooper|department|"
+    r"agency|police|official|officials|portavoz|vocero|vocera|agente|oficial|departamento|"
+    r"agencia|witness|witnesses|resident|neighbor|bystander|testigo|vecino|vecina)"
+    r"(?P<poss>['’]s)?\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class _Speaker:
+    label: str | None
+    affiliation: str | None
+    kind: str  # person | agency | group | unknown
+    start: int | None = None
+    end: int | None = None
+
+
+@dataclass
+class _Segment:
+    start: int  # of the quoted words, without the marks
+    end: int
+    open_mark: int
+    close_mark: int  # index after the closing mark (== end when left open)
+    paragraph: int
+    left_open: bool
+
+
+def _segments(doc: Document) -> list[_Segment]:
+    out: list[_Segment] = []
+    text = doc.text
+    for number, (p_start, p_end) in enumerate(doc.paragraphs):
+        if p_end <= doc.header.body_start:
+            continue
+        marks = [m.start() for m in _QUOTE_CHARS.finditer(text, p_start, p_end)]
+        i = 0
+        while i < len(marks):
+            opening = marks[i]
+            if text[opening] not in _OPEN:
+                i += 1
+                continue
+            if i + 1 < len(marks) and text[marks[i + 1]] in _CLOSE:
+                closing = marks[i + 1]
+                if closing - opening > 1:
+                    out.append(_Segment(opening + 1, closing, opening, closing + 1, number, False))
+                i += 2
+            else:
+                out.append(_Segment(opening + 1, p_end, opening, p_end, number, True))
+                i += 1
+    return out
+
+
+def _strip_span(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start] in " \t":
+        start += 1
+    while end > start and text[end - 1] in " \t,":
+        end -= 1
+    return start, end
+
+
+class _Resolver:
+    """Turns the words naming a speaker ('the officer', 'Neudauer', 'an ICE spokesperson') into one."""
+
+    def __init__(self, doc: Document, people: list[Person], agencies: list[AgencyMention]) -> None:
+        self.doc = doc
+        self.people = people
+        self.agencies = agencies
+        self.surnames: dict[str, Person] = {}
+        for p in people:
+            for key in [p.name, *surname_keys(p.name)]:
+                self.surnames.setdefault(key, p)
+        names = sorted(self.surnames, key=len, reverse=True)
+        self.name_re = (
+            re.compile(r"\b(?:" + "|".join(re.escape(n) for n in names) + r")\b") if names else None
+        )
+        counts = Counter(a.name for a in agencies)
+        self.dominant = counts.most_common(1)[0][0] if counts else None
+        self.last_person: _Speaker | None = None
+        self.titled: list[tuple[int, str, AgencyMention]] = []
+        for a in agencies:
+            tail = re.match(r"\s*([\w'’]+)", doc.text[a.end : a.end + 30])
+            if tail and tail.group(1).lower() in TITLE_WORDS:
+                self.titled.append((a.end, tail.group(1).lower(), a))
+
+    def _agency_before(self, offset: int, want: str | None = None) -> AgencyMention | None:
+        best = None
+        for a in self.agencies:
+            if a.end > offset:
+                break
+            if want == "department" and "department" not in a.name.lower():
+                continue
+            if want == "agency" and a.kind not in ("federal_agency", "federal_component"):
+                continue
+            if want == "police" and a.kind not in ("police_department", "sheriff", "state_police"):
+                continue
+            best = a
+        return best
+
+    def _agency_in(self, start: int, end: int) -> AgencyMention | None:
+        found = [a for a in self.agencies if a.start >= start and a.end <= end]
+        return found[-1] if found else None
+
+    def person_mentions(self, start: int, end: int) -> list[tuple[int, int, Person]]:
+        if self.name_re is None:
+            return []
+        return [
+            (m.start(), m.end(), self.surnames[m.group(0)])
+            for m in self.name_re.finditer(self.doc.text, start, end)
+        ]
+
+    def resolve(self, start: int, end: int) -> _Speaker | None:
+        """The entity nearest the end of [start, end) (the verb usually follows it)."""
+        text = self.doc.text
+        options: list[tuple[int, _Speaker]] = []
+        for s, e, person in self.person_mentions(start, end):
+            options.append((e, _Speaker(person.name, person.affiliation, "person", s, e)))
+        for a in self.agencies:
+            if a.start >= start and a.end <= end:
+                tail = re.match(r"\s*([\w'’]+)", text[a.end : end])
+                title = tail.group(1).lower() if tail else ""
+                if title in TITLE_WORDS:
+                    label = f"{_short(a)} {title}"
+                    options.append((a.end + tail.end() if tail else a.end,
+                                    _Speaker(label, a.name, "group", a.start, a.end + (tail.end() if tail else 0))))
+                else:
+                    options.append((a.end, _Speaker(a.name, a.name, "agency", a.start, a.end)))
+        for m in _GENERIC.finditer(text, start, end):
+            if any(s <= m.start("head") < e for e, sp in options for s in [sp.start or 0]):
+                continue
+            options.append((m.end(), self._generic(m, start)))
+        for m in _PRONOUN.finditer(text, start, end):
+            if self.last_person is not None:
+                sp = self.last_person
+                options.append((m.end(), _Speaker(sp.label, sp.affiliation, sp.kind, m.start(), m.end())))
+        for m in _UNKNOWN.finditer(text, start, end):
+            options.append((m.end(), _Speaker("unidentified person", None, "unknown", m.start(), m.end())))
+        if not options:
+            return None
+        options.sort(key=lambda o: o[0])
+        return options[-1][1]
+
+    def _generic(self, m: re.Match[str], window_start: int) -> _Speaker:
+        head = m.group("head").lower()
+        mod = (m.group("mod") or "").lower()
+        if head in ("witness", "witnesses", "resident", "neighbor", "bystander", "testigo", "vecino",
+                    "vecina"):
+            return _Speaker(f"unnamed {head}", None, "unknown", m.start(), m.end())
+        explicit = self._agency_in(m.start(), m.end())
+        if head in ("department", "departamento"):
+            agency = explicit or self._agency_before(m.start(), "department")
+        elif head in ("agency", "agencia"):
+            agency = explicit or self._agency_before(m.start(), "agency")
+        elif head == "police" or (mod == "police"):
+            agency = explicit or self._agency_before(m.start(), "police")
+        else:
+            agency = explicit
+            same = SPOKES_TITLES if head in SPOKES_TITLES else OFFICER_TITLES
+            if agency is None:
+                earlier = [a for end, t, a in self.titled if end <= m.start() and t in same]
+                agency = earlier[-1] if earlier else None
+            if agency is None:
+                agency = self._agency_before(m.start())
+        if agency is None and self.dominant:
+            name = self.dominant
+            agency_name: str | None = name
+            short = next((_short(a) for a in self.agencies if a.name == name), name)
+        else:
+            agency_name = agency.name if agency else None
+            short = _short(agency) if agency else ""
+        if head in ("department", "agency", "departamento", "agencia"):
+            sp = _Speaker(agency_name, agency_name, "agency", m.start(), m.end())
+        elif head in OFFICER_TITLES or head in ("official", "officials"):
+            sp = _Speaker(f"unnamed {short} {head}".replace("  ", " "), agency_name, "group",
+                          m.start(), m.end())
+        else:
+            sp = _Speaker(f"{short} {head}".strip(), agency_name, "group", m.start(), m.end())
+        return sp
+
+    def note(self, speaker: _Speaker | None) -> None:
+        if speaker is not None and speaker.kind == "person":
+            self.last_person = speaker
+
+
+def _short(a: AgencyMention | None) -> str:
+    if a is None:
+        return ""
+    if a.text.isupper() and len(a.text) <= 6:
+        return a.text
+    return a.name
+
+
+def _attribute(doc: Document, seg: _Segment, resolver: _Resolver) -> tuple[_Speaker | None, bool]:
+    """The speaker of a quoted segment, and whether a verb of saying governs it."""
+    text = doc.text
+    sentence_end_sent = doc.sentence_at(max(seg.close_mark - 1, seg.start))
+    sent_end = sentence_end_sent.end if sentence_end_sent else len(text)
+    # the sentence may have been split inside the quotation: extend to the next real end
+    after = text[seg.close_mark : min(len(text), max(sent_end, seg.close_mark) + 200)]
+    para_end = doc.paragraphs[seg.paragraph][1]
+    after = after[: max(0, para_end - seg.close_mark)]
+    stop = re.search(r"[.!?](?:\s|$)|[\"“”«]", after)
+    after_clause = after[: stop.start() + 1] if stop else after
+    for pattern in (_AFTER_NP_VERB, _AFTER_VERB_NP):
+        m = pattern.match(after_clause)
+        if m:
+            base = seg.close_mark
+            sp = resolver.resolve(base + m.start("np"), base + m.end("np"))
+            if sp is not None:
+                return sp, True
+    m = _SENTENCE_FINAL.search(after_clause)
+    if m:
+        base = seg.close_mark
+        sp = resolver.resolve(base + m.start("np"), base + m.end("np"))
+        if sp is not None:
+            return sp, True
+    start_sentence = doc.sentence_at(seg.open_mark)
+    lo = start_sentence.start if start_sentence else seg.open_mark
+    verbs = list(_VERB_RE.finditer(text, lo, seg.open_mark))
+    if verbs:
+        verb = verbs[-1]
+        if verb.group(0).lower() in ("according to", "según"):
+            sp = resolver.resolve(verb.end(), seg.open_mark)
+            return sp, True
+        sp = resolver.resolve(lo, verb.start())
+        if sp is None:
+            sp = resolver.resolve(verb.end(), seg.open_mark)
+        return sp, True
+    acc = re.search(r"\b(?:according\s+to|según)\b", after_clause, re.IGNORECASE)
+    if acc:
+        base = seg.close_mark
+        return resolver.resolve(base + acc.end(), base + len(after_clause)), True
+    return None, False
+
+
+def find_quotes(doc: Document, people: list[Person], agencies: list[AgencyMention]) -> list[Quote]:
+    text = doc.text
+    resolver = _Resolver(doc, people, agencies)
+    quotes: list[Quote] = []
+    previous: Quote | None = None
+    previous_open = False
+    previous_paragraph = -1
+    for seg in _segments(doc):
+        start, end = _strip_span(text, seg.start, seg.end)
+        words = text[start:end]
+        if not words.strip():
+            continue
+        before = text[max(0, seg.open_mark - 30) : seg.open_mark]
+        if _ALIAS_BEFORE.search(before) and re.fullmatch(r"(?:[A-ZÁÉÍÓÚÑ][\w'’\-]*[ ,]*){1,4}", words):
+            continue
+        speaker, governed = _attribute(doc, seg, resolver)
+        paragraph_start = doc.paragraphs[seg.paragraph][0]
+        continues = previous is not None and (
+            previous_paragraph == seg.paragraph
+            or (previous_open and seg.open_mark == paragraph_start)
+        )
+        if speaker is None and continues and previous is not None:
+            previous.parts.append(Mention(words, start, end))
+            previous_open = seg.left_open
+            previous_paragraph = seg.paragraph
+            continue
+        if not governed:
+            previous_open = False
+            continue
+        resolver.note(speaker)
+        kind = "direct"
+        lead = text[max(paragraph_start, seg.open_mark - 3) : seg.open_mark]
+        if lead.strip() and lead.strip()[-1:].isalpha():
+            kind = "partial"
+        quote = Quote(
+            text=words,
+            start=start,
+            end=end,
+            speaker=speaker.label if speaker else None,
+            affiliation=speaker.affiliation if speaker else None,
+            kind=kind,
+            speaker_start=speaker.start if speaker else None,
+            speaker_end=speaker.end if speaker else None,
+            parts=[Mention(words, start, end)],
+        )
+        quotes.append(quote)
+        previous = quote
+        previous_open = seg.left_open
+        previous_paragraph = seg.paragraph
+    return quotes
+
+
+_REPORTED = re.compile(
+    r"(?P<np>[^.,!?;\"“”]{1,80}?)\s*,?\s+(?P<verb>said|says|told\s+[\w .]{1,40}?|added|dijo|afirmó|"
+    r"explicó|señaló|aseguró)\s+(?:that\s+|que\s+)?(?P<content>[^\"“”]{10,400}?[.!?])(?=\s|$)",
+    re.IGNORECASE,
+)
+
+
+def find_reported_speech(
+    doc: Document, people: list[Person], agencies: list[AgencyMention], quotes: list[Quote]
+) -> list[Quote]:
+    """'Her lawyer, Name, said the agents left ...': speech without quotation marks."""
+    resolver = _Resolver(doc, people, agencies)
+    quoted = [(q.start, q.end) for q in quotes]
+    out: list[Quote] = []
+    for sentence in doc.sentences:
+        if sentence.start < doc.header.body_start:
+            continue
+        if any(sentence.start <= s < sentence.end for s, _ in quoted):
+            continue
+        if _QUOTE_CHARS.search(sentence.text):
+            continue
+        m = _REPORTED.search(sentence.text)
+        if not m:
+            continue
+        base = sentence.start
+        speaker = resolver.resolve(base + m.start("np"), base + m.end("np"))
+        if speaker is None:
+            continue
+        resolver.note(speaker)
+        start, end = base + m.start("content"), base + m.end("content")
+        out.append(Quote(doc.text[start:end], start, end, speaker.label, speaker.affiliation,
+                         "reported", speaker.start, speaker.end, [Mention(doc.text[start:end], start, end)]))
+    return out
