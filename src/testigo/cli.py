@@ -65,7 +65,7 @@ def vault_session() -> Iterator[Vault]:
 
 @app.command()
 def init(as_json: JsonOption = False) -> None:
-    """Create the vault (database, blob store, ledger signing key), or upgrade it. Safe to repeat."""
+    """Create the vault (database, blob store, ledger key), or upgrade it. Safe to repeat."""
     settings = load_settings()
     report = init_vault(settings)
     if as_json:
@@ -313,6 +313,28 @@ def log_consistency(
             out.print(f"    {h}")
     if not data["verified"]:
         raise typer.Exit(1)
+
+
+@app.command()
+def demo(as_json: JsonOption = False) -> None:
+    """Load the fictional example incident with generated media (once)."""
+    from testigo.demo import load_example
+
+    with vault_session() as vault:
+        result = load_example(vault, actor=load_settings().actor)
+    if as_json:
+        emit_json(
+            {
+                "incident_id": result.incident_id,
+                "created": result.created,
+                "ingest": result.report.to_dict() if result.report else None,
+            }
+        )
+    elif result.created:
+        count = len(result.report.ingested) if result.report else 0
+        out.print(f"Example incident {result.incident_id} loaded with {count} generated file(s).")
+    else:
+        out.print(f"Example incident {result.incident_id} is already loaded.")
 
 
 @incident_app.command("create")

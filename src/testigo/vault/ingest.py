@@ -151,7 +151,13 @@ class _SniffingReader:
         self.head = b""
 
     def readinto(self, buffer: bytearray | memoryview) -> int:
-        n = self._raw.readinto(buffer)  # type: ignore[attr-defined]
+        raw_readinto = getattr(self._raw, "readinto", None)
+        if raw_readinto is None:  # a plain stream with only read()
+            data = self._raw.read(len(buffer))
+            n = len(data)
+            memoryview(buffer)[:n] = data
+        else:
+            n = raw_readinto(buffer)
         if n and len(self.head) < SNIFF_BYTES:
             self.head += bytes(memoryview(buffer)[: min(n, SNIFF_BYTES - len(self.head))])
         return int(n or 0)
