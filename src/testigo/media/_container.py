@@ -98,9 +98,7 @@ def check_dimensions(name: str, width: int, height: int) -> None:
         )
 
 
-def video_stream(
-    container: av.container.InputContainer, name: str
-) -> av.video.stream.VideoStream:
+def video_stream(container: av.container.InputContainer, name: str) -> av.video.stream.VideoStream:
     """The main video stream, refusing still images, audio-only files and absurd frame sizes."""
     if is_still_image(container):
         raise MediaError(f"{name}: this is a still image, not a video")
@@ -110,14 +108,14 @@ def video_stream(
         raise MediaError(
             f"{name}: the file has no video stream (it holds: {', '.join(kinds) or 'nothing'})"
         )
-    stream = max(streams, key=lambda s: (s.codec_context.width or 0) * (s.codec_context.height or 0))
+    stream = max(
+        streams, key=lambda s: (s.codec_context.width or 0) * (s.codec_context.height or 0)
+    )
     check_dimensions(name, stream.codec_context.width, stream.codec_context.height)
     return stream
 
 
-def audio_stream(
-    container: av.container.InputContainer, name: str
-) -> av.audio.stream.AudioStream:
+def audio_stream(container: av.container.InputContainer, name: str) -> av.audio.stream.AudioStream:
     if is_still_image(container):
         raise MediaError(f"{name}: this is a still image; it has no sound")
     if not container.streams.audio:
@@ -132,7 +130,9 @@ def _is_attached_picture(stream: av.stream.Stream) -> bool:
     return bool(stream.disposition & av.stream.Disposition.attached_pic)
 
 
-def stream_duration(stream: av.stream.Stream, container: av.container.InputContainer) -> float | None:
+def stream_duration(
+    stream: av.stream.Stream, container: av.container.InputContainer
+) -> float | None:
     """Duration in seconds, from the stream if it says, else from the container."""
     if stream.duration is not None and stream.time_base is not None and stream.duration > 0:
         return float(stream.duration * stream.time_base)

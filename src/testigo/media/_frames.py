@@ -74,7 +74,11 @@ def _iterate(
     stream.thread_type = "AUTO"
     if info.frame_rate and info.frame_rate > sample_fps * 4:
         stream.codec_context.skip_frame = "NONREF"
-    origin = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
+    origin = (
+        float(stream.start_time * stream.time_base)
+        if stream.start_time and stream.time_base
+        else 0.0
+    )
     next_time = 0.0
     last_time: float | None = None
     try:

@@ -13,7 +13,7 @@ import struct
 from dataclasses import dataclass
 
 import numpy as np
-import pdqhash
+import pdqhash  # type: ignore[import-untyped]
 
 from testigo.media._frames import SampledFrame, scan_frames
 from testigo.media.errors import MediaError
@@ -102,7 +102,8 @@ class VideoFingerprint:
 def content_box(gray: np.ndarray) -> tuple[int, int, int, int]:
     """(top, bottom, left, right) of the picture inside letterbox or pillarbox bars.
 
-    A bar is a run of flat, near-black rows (or columns) from an edge. If the bars would leave less than a third of the frame (a dark or flat frame),
+    A bar is a run of flat, near-black rows (or columns) from an edge. If the bars would leave
+    less than a third of the frame (a dark or flat frame),
     nothing is cut.
     """
     height, width = gray.shape

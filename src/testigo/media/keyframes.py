@@ -54,7 +54,8 @@ def frame_to_image(frame: av.VideoFrame, max_side: int) -> Image.Image:
     scale = min(1.0, max_side / max(frame.width, frame.height))
     width = max(2, round(frame.width * scale))
     height = max(2, round(frame.height * scale))
-    image: Image.Image = frame.reformat(width=width, height=height, format="rgb24").to_image()
+    rgb = frame.reformat(width=width, height=height, format="rgb24").to_ndarray()
+    image = Image.fromarray(rgb)
     rotation = int(frame.rotation) % 360
     if rotation:
         image = image.rotate(rotation, expand=True)
@@ -102,9 +103,11 @@ class KeyframePicker:
         if sample.time + 1e-6 < self.next_sample or self.count >= self.max_frames:
             return None
         self.next_sample = (int(sample.time / self.interval + 1e-6) + 1) * self.interval
-        thumb = sample.frame.reformat(
-            width=_THUMB_SIZE[0], height=_THUMB_SIZE[1], format="gray"
-        ).to_ndarray().astype(np.int16)
+        thumb = (
+            sample.frame.reformat(width=_THUMB_SIZE[0], height=_THUMB_SIZE[1], format="gray")
+            .to_ndarray()
+            .astype(np.int16)
+        )
         score: float | None = None
         if self.previous is not None:
             score = float(np.abs(thumb - self.previous).mean())
@@ -168,7 +171,10 @@ def extract_keyframes(
     """
     info, samples = scan_frames(path, sample_fps=scene_fps)
     picker = KeyframePicker(
-        info, grid_seconds=grid_seconds, max_frames=max_frames, scene_fps=scene_fps,
+        info,
+        grid_seconds=grid_seconds,
+        max_frames=max_frames,
+        scene_fps=scene_fps,
         max_side=max_side,
     )
     return _pick(picker, samples)

@@ -129,7 +129,9 @@ class MatchIndex:
             )
         return self._packed
 
-    def query(self, fingerprint: VideoFingerprint, *, exclude: str | None = None) -> list[VideoMatch]:
+    def query(
+        self, fingerprint: VideoFingerprint, *, exclude: str | None = None
+    ) -> list[VideoMatch]:
         """Indexed videos sharing footage with ``fingerprint``, best first."""
         words, owners, times, ids = self._pack()
         usable = np.flatnonzero(fingerprint.quality >= MIN_QUALITY)
@@ -153,10 +155,10 @@ class MatchIndex:
             video_id = ids[number]
             if video_id == exclude:
                 continue
-            offset = self._best_offset(pairs)
-            if offset is None:
+            best = self._best_offset(pairs)
+            if best is None:
                 continue
-            match = self._verify(video_id, fingerprint, offset, mirrored)
+            match = self._verify(video_id, fingerprint, best, mirrored)
             if match is not None and (
                 video_id not in matches or match.score > matches[video_id].score
             ):
@@ -306,8 +308,11 @@ class MatchIndex:
         ):
             end = start + int(count)
             index._entries[video_id] = _Entry(
-                times[start:end].copy(), hashes[start:end].copy(), quality[start:end].copy(),
-                float(duration), float(fps),
+                times[start:end].copy(),
+                hashes[start:end].copy(),
+                quality[start:end].copy(),
+                float(duration),
+                float(fps),
             )
             start = end
         if start != len(times):
@@ -317,7 +322,7 @@ class MatchIndex:
 
 def _distances(words: np.ndarray, query: np.ndarray) -> np.ndarray:
     """Hamming distance from one hash (four uint64) to every indexed hash."""
-    total = np.bitwise_count(np.bitwise_xor(words[0], query[0])).astype(np.uint16)
+    total: np.ndarray = np.bitwise_count(np.bitwise_xor(words[0], query[0])).astype(np.uint16)
     for column in range(1, 4):
         total += np.bitwise_count(np.bitwise_xor(words[column], query[column]))
     return total

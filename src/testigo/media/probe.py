@@ -8,6 +8,8 @@ reviewer knows which claims the file itself can support.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import statistics
 from dataclasses import asdict, dataclass, field
@@ -25,7 +27,6 @@ from testigo.media._container import (
     check_file,
     is_still_image,
     open_media,
-    stream_duration,
 )
 from testigo.media._metadata import (
     EDITING_SOFTWARE,
@@ -55,7 +56,7 @@ _CLOCK_TOLERANCE = timedelta(minutes=5)
 
 @dataclass(frozen=True)
 class Flag:
-    """Something missing or inconsistent, with a stable code for programs and a sentence for people."""
+    """Something missing or inconsistent: a stable code for programs, a sentence for people."""
 
     code: str
     message: str
@@ -202,7 +203,7 @@ def _stream_info(
     tags: dict[str, str],
     name: str,
 ) -> StreamInfo:
-    context = stream.codec_context
+    context: Any = stream.codec_context
     codec = context.name if context is not None else None
     common: dict[str, Any] = {
         "index": stream.index,
@@ -263,14 +264,12 @@ def _sample_video(
             f"the video stream cannot be read; the file is corrupt ({error.strerror})"
         ) from error
     finally:
-        try:
+        with contextlib.suppress(av.error.FFmpegError):
             container.seek(0)
-        except av.error.FFmpegError:
-            pass
     if rotation is None:
         raise MediaError("no frame of the video stream can be decoded; the file is corrupt")
     stamps.sort()
-    steps = [b - a for a, b in zip(stamps, stamps[1:], strict=False) if b > a]
+    steps = [b - a for a, b in itertools.pairwise(stamps) if b > a]
     if len(steps) < 3:
         return None, rotation % 360
     typical = statistics.median(steps)
@@ -353,11 +352,9 @@ def _common_flags(
 ) -> list[Flag]:
     flags: list[Flag] = []
     if capture is None:
-        flags.append(
-            Flag("no_creation_time", "The file does not say when it was recorded.")
-        )
+        flags.append(Flag("no_creation_time", "The file does not say when it was recorded."))
     else:
-        earliest, latest = capture.as_utc_bounds()
+        earliest, _ = capture.as_utc_bounds()
         if earliest.year < 1995:
             flags.append(
                 Flag(
@@ -452,8 +449,9 @@ def _probe_image(
     if capture is None and 0x0132 in base:
         capture = parse_exif_time(str(base[0x0132]), _str(detail.get(0x9010)), "DateTime")
 
-    device = Device(make=_str(base.get(0x010F)), model=_str(base.get(0x0110)),
-                    software=_str(base.get(0x0131)))
+    device = Device(
+        make=_str(base.get(0x010F)), model=_str(base.get(0x0110)), software=_str(base.get(0x0131))
+    )
     location = _gps_location(gps)
     flags = _common_flags(capture, device, location, None, received_at)
     if not base:
@@ -466,14 +464,21 @@ def _probe_image(
     modified = base.get(0x0132)
     if original and modified and str(original).strip() != str(modified).strip():
         flags.append(
-            Flag("modified_after_capture",
-                 f"The image was modified at {modified}, after it was taken at {original}.")
+            Flag(
+                "modified_after_capture",
+                f"The image was modified at {modified}, after it was taken at {original}.",
+            )
         )
     orientation = int(base.get(0x0112, 1) or 1)
     rotation = {3: 180, 6: 270, 8: 90}.get(orientation, 0)
     stream = StreamInfo(
-        index=0, type="image", codec=(image.format or "").lower() or None,
-        width=width, height=height, pixel_format=image.mode, rotation=rotation,
+        index=0,
+        type="image",
+        codec=(image.format or "").lower() or None,
+        width=width,
+        height=height,
+        pixel_format=image.mode,
+        rotation=rotation,
     )
     return ProbeResult(
         kind="image",
@@ -494,10 +499,19 @@ def _probe_image(
 
 
 _EXIF_NAMES = {
-    0x010F: "Make", 0x0110: "Model", 0x0131: "Software", 0x0132: "DateTime",
-    0x0112: "Orientation", 0x9003: "DateTimeOriginal", 0x9004: "DateTimeDigitized",
-    0x9010: "OffsetTime", 0x9011: "OffsetTimeOriginal", 0x9012: "OffsetTimeDigitized",
-    0xA002: "PixelXDimension", 0xA003: "PixelYDimension", 0xA420: "ImageUniqueID",
+    0x010F: "Make",
+    0x0110: "Model",
+    0x0131: "Software",
+    0x0132: "DateTime",
+    0x0112: "Orientation",
+    0x9003: "DateTimeOriginal",
+    0x9004: "DateTimeDigitized",
+    0x9010: "OffsetTime",
+    0x9011: "OffsetTimeOriginal",
+    0x9012: "OffsetTimeDigitized",
+    0xA002: "PixelXDimension",
+    0xA003: "PixelYDimension",
+    0xA420: "ImageUniqueID",
 }
 
 
