@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import cast
 
 import av
 import numpy as np
@@ -47,7 +48,7 @@ def draw_scene(width: int, height: int, seed: int, text: str | None = None) -> S
     """A random layout of large coloured shapes, so scenes differ strongly from each other."""
     rng = np.random.default_rng(seed)
     base = tuple(int(v) for v in rng.integers(30, 225, size=3))
-    image = Image.new("RGB", (width, height), base)  # type: ignore[arg-type]
+    image = Image.new("RGB", (width, height), base)
     draw = ImageDraw.Draw(image)
     for _ in range(6):
         x0 = int(rng.integers(0, width * 3 // 4))
@@ -56,9 +57,9 @@ def draw_scene(width: int, height: int, seed: int, text: str | None = None) -> S
         y1 = y0 + int(rng.integers(height // 8, height // 2))
         colour = tuple(int(v) for v in rng.integers(0, 256, size=3))
         if rng.random() < 0.5:
-            draw.ellipse((x0, y0, x1, y1), fill=colour)  # type: ignore[arg-type]
+            draw.ellipse((x0, y0, x1, y1), fill=colour)
         else:
-            draw.rectangle((x0, y0, x1, y1), fill=colour)  # type: ignore[arg-type]
+            draw.rectangle((x0, y0, x1, y1), fill=colour)
     if text:
         size = max(10, height // 8)
         draw.rectangle((width // 20, height // 20, width * 19 // 20, height // 20 + size * 6 // 5),
@@ -118,8 +119,12 @@ def write_video(
     faststart: bool = False,
     preset: str = "ultrafast",
     crf: int = 23,
+    timestamps_ms: Sequence[int] | None = None,
 ) -> Path:
-    """Encode RGB frames (and optionally mono float audio in [-1, 1]) into a file."""
+    """Encode RGB frames (and optionally mono float audio in [-1, 1]) into a file.
+
+    ``timestamps_ms`` gives each frame's presentation time, for variable frame rate files.
+    """
     options: dict[str, str] = {}
     if metadata and any(key.startswith("com.") for key in metadata):
         options["movflags"] = "use_metadata_tags"
@@ -131,7 +136,7 @@ def write_video(
         iterator = iter(frames)
         first = next(iterator)
         height, width = first.shape[:2]
-        stream = container.add_stream(codec, rate=fps)
+        stream = cast(av.video.stream.VideoStream, container.add_stream(codec, rate=fps))
         stream.width = width
         stream.height = height
         stream.pix_fmt = "yuv420p"
@@ -139,12 +144,17 @@ def write_video(
             stream.options = {"preset": preset, "crf": str(crf), "tune": "fastdecode"}
         if rotation is not None:
             stream.set_display_rotation(rotation)
-        audio_stream = None
+        if timestamps_ms is not None:
+            stream.codec_context.time_base = Fraction(1, 1000)
+        audio_stream: av.audio.stream.AudioStream | None = None
         if audio is not None:
             audio_stream = container.add_stream("aac", rate=sample_rate)
             audio_stream.layout = "mono"
-        for rgb in _chain(first, iterator):
+        for number, rgb in enumerate(_chain(first, iterator)):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+            if timestamps_ms is not None:
+                frame.pts = timestamps_ms[number]
+                frame.time_base = Fraction(1, 1000)
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
         if audio_stream is not None and audio is not None:
@@ -180,7 +190,7 @@ def _encode_audio(
 def write_audio(path: Path, audio: Array, *, sample_rate: int = 16_000, codec: str = "aac") -> Path:
     """An audio-only file (e.g. ``.m4a`` with AAC, ``.wav`` with pcm_s16le)."""
     with av.open(str(path), "w") as container:
-        stream = container.add_stream(codec, rate=sample_rate)
+        stream = cast(av.audio.stream.AudioStream, container.add_stream(codec, rate=sample_rate))
         stream.layout = "mono"
         _encode_audio(container, stream, audio, sample_rate)
     return path
@@ -318,3 +328,21 @@ def decode_rgb_frames(path: Path) -> Iterator[tuple[float, Array]]:
         stream = container.streams.video[0]
         for frame in container.decode(stream):
             yield float(frame.time or 0.0), frame.to_ndarray(format="rgb24")
+
+
+def write_empty_video_track(path: Path, seconds: float = 2.0) -> Path:
+    """A Matroska file whose video track holds no frames at all (only its audio has data)."""
+    with av.open(str(path), "w", format="matroska") as container:
+        video = container.add_stream("libx264", rate=10)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        audio = container.add_stream("aac", rate=16_000)
+        audio.layout = "mono"
+        _encode_audio(container, audio, silence(seconds), 16_000)
+    return path
+
+
+def absurd_y4m(path: Path, width: int = 16_000, height: int = 9_000) -> Path:
+    """A raw YUV4MPEG2 file whose header claims an absurd frame size (and one tiny frame)."""
+    path.write_bytes(f"YUV4MPEG2 W{width} H{height} F30:1 Ip A1:1 C420jpeg\nFRAME\n".encode()
+                     + b"\x00" * 64)
+    return path

@@ -218,7 +218,7 @@ def _stream_info(
     if isinstance(stream, av.video.stream.VideoStream):
         check_dimensions(name, context.width, context.height)
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-        variable, rotation = _sample_video(container, stream)
+        variable, rotation = _sample_video(container, stream, name)
         return StreamInfo(
             **common,
             width=context.width,
@@ -243,7 +243,7 @@ def _stream_seconds(stream: av.stream.Stream) -> float | None:
 
 
 def _sample_video(
-    container: av.container.InputContainer, stream: av.video.stream.VideoStream
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, name: str
 ) -> tuple[bool | None, int | None]:
     """Read the first packets of ``stream``: are frame intervals regular, and how is it rotated?"""
     stamps: list[int] = []
@@ -261,13 +261,17 @@ def _sample_video(
                 break
     except av.error.FFmpegError as error:
         raise MediaError(
-            f"the video stream cannot be read; the file is corrupt ({error.strerror})"
+            f"{name}: the video stream cannot be read; it is empty, corrupt or truncated "
+            f"({error.strerror})"
         ) from error
     finally:
         with contextlib.suppress(av.error.FFmpegError):
             container.seek(0)
     if rotation is None:
-        raise MediaError("no frame of the video stream can be decoded; the file is corrupt")
+        raise MediaError(
+            f"{name}: no frame of the video stream can be decoded; it is empty, corrupt or "
+            "truncated"
+        )
     stamps.sort()
     steps = [b - a for a, b in itertools.pairwise(stamps) if b > a]
     if len(steps) < 3:
