@@ -23,7 +23,10 @@ _POLICE = re.compile(
 )
 _POLICIA = re.compile(
     r"\b(?:[Dd]epartamento[ \t]+de[ \t]+)?[Pp]olic[íi]a[ \t]+(?:de|del)[ \t]+(?P<city>"
-    + _CAP + r"(?:[ \t]+" + _CAP + r"){0,2})"
+    + _CAP
+    + r"(?:[ \t]+"
+    + _CAP
+    + r"){0,2})"
 )
 _SHERIFF = re.compile(
     r"(?P<pre>(?:" + _CAP + r"[ \t]+){1,3}?)County[ \t]+[Ss]heriff(?:['’]s)?"
@@ -98,6 +101,8 @@ def find_agencies(text: str, start: int = 0) -> list[AgencyMention]:
     police_by_abbr: dict[str, Agency] = {}
     for m in _POLICE.finditer(text, start):
         words = m.group("pre").split()
+        if words and words[-1] in ("State", "Capitol", "Military", "Border", "Transit", "Tribal"):
+            continue
         explicit = bool(m.group("dept")) or m.group("word") == "Police"
         city = _trim(words, None, need_known=not explicit)
         if not city or fold(city) in _LEADING or city.lower() in ("state", "capitol"):
@@ -114,7 +119,13 @@ def find_agencies(text: str, start: int = 0) -> list[AgencyMention]:
         city = _trim(words, None, need_known=True) or (words[0] if words else None)
         if city:
             agency = city_police(city)
-            _add(out, agency, text, m.start(), m.start("city") + m.group("city").find(city) + len(city))
+            _add(
+                out,
+                agency,
+                text,
+                m.start(),
+                m.start("city") + m.group("city").find(city) + len(city),
+            )
     for m in _SHERIFF.finditer(text, start):
         county = _trim(m.group("pre").split(), _county_names(), need_known=False)
         if not county:

@@ -15,23 +15,90 @@ from testigo.extract.model import DateMention
 from testigo.extract.text import Document
 
 MONTHS: dict[str, int] = {
-    "january": 1, "february": 2, "march": 3, "april": 4, "may": 5, "june": 6, "july": 7,
-    "august": 8, "september": 9, "october": 10, "november": 11, "december": 12,
-    "jan": 1, "feb": 2, "mar": 3, "apr": 4, "jun": 6, "jul": 7, "aug": 8, "sep": 9, "sept": 9,
-    "oct": 10, "nov": 11, "dec": 12,
-    "enero": 1, "febrero": 2, "marzo": 3, "abril": 4, "mayo": 5, "junio": 6, "julio": 7,
-    "agosto": 8, "septiembre": 9, "setiembre": 9, "octubre": 10, "noviembre": 11, "diciembre": 12,
+    "january": 1,
+    "february": 2,
+    "march": 3,
+    "april": 4,
+    "may": 5,
+    "june": 6,
+    "july": 7,
+    "august": 8,
+    "september": 9,
+    "october": 10,
+    "november": 11,
+    "december": 12,
+    "jan": 1,
+    "feb": 2,
+    "mar": 3,
+    "apr": 4,
+    "jun": 6,
+    "jul": 7,
+    "aug": 8,
+    "sep": 9,
+    "sept": 9,
+    "oct": 10,
+    "nov": 11,
+    "dec": 12,
+    "enero": 1,
+    "febrero": 2,
+    "marzo": 3,
+    "abril": 4,
+    "mayo": 5,
+    "junio": 6,
+    "julio": 7,
+    "agosto": 8,
+    "septiembre": 9,
+    "setiembre": 9,
+    "octubre": 10,
+    "noviembre": 11,
+    "diciembre": 12,
 }
 WEEKDAYS: dict[str, int] = {
-    "monday": 0, "tuesday": 1, "wednesday": 2, "thursday": 3, "friday": 4, "saturday": 5,
-    "sunday": 6, "lunes": 0, "martes": 1, "miércoles": 2, "miercoles": 2, "jueves": 3,
-    "viernes": 4, "sábado": 5, "sabado": 5, "domingo": 6,
+    "monday": 0,
+    "tuesday": 1,
+    "wednesday": 2,
+    "thursday": 3,
+    "friday": 4,
+    "saturday": 5,
+    "sunday": 6,
+    "lunes": 0,
+    "martes": 1,
+    "miércoles": 2,
+    "miercoles": 2,
+    "jueves": 3,
+    "viernes": 4,
+    "sábado": 5,
+    "sabado": 5,
+    "domingo": 6,
 }
 NUMBER_WORDS: dict[str, int] = {
-    "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "several": 3, "a few": 3,
-    "un": 1, "una": 1, "dos": 2, "tres": 3, "cuatro": 4, "cinco": 5, "seis": 6, "siete": 7,
-    "ocho": 8, "nueve": 9, "diez": 10,
+    "a": 1,
+    "an": 1,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "several": 3,
+    "a few": 3,
+    "un": 1,
+    "una": 1,
+    "dos": 2,
+    "tres": 3,
+    "cuatro": 4,
+    "cinco": 5,
+    "seis": 6,
+    "siete": 7,
+    "ocho": 8,
+    "nueve": 9,
+    "diez": 10,
 }
 
 _MONTH = (
@@ -127,15 +194,20 @@ def _absolute(kind: str, m: re.Match[str], published: dt.date | None) -> DateMen
             if published is None:
                 if not 1 <= d <= 31:
                     return None
-                return DateMention(text, m.start(), m.end(), f"--{month:02d}-{d:02d}", "day",
-                                   anchor="none")
+                return DateMention(
+                    text, m.start(), m.end(), f"--{month:02d}-{d:02d}", "day", anchor="none"
+                )
             year = published.year
             candidate = _safe_date(year, month, d)
             if candidate and candidate > published + dt.timedelta(days=1):
                 year -= 1
             anchor = "published"
         day = _safe_date(year, month, d)
-        return DateMention(text, m.start(), m.end(), day.isoformat(), "day", anchor=anchor) if day else None
+        return (
+            DateMention(text, m.start(), m.end(), day.isoformat(), "day", anchor=anchor)
+            if day
+            else None
+        )
     if kind in ("es_month", "month_year"):
         month = _month(g.get("month") or g.get("mes") or "")
         if year is None:
@@ -204,10 +276,17 @@ def _resolve(
         rel = g["rel"].lower()
         if "month" in rel or "mes" in rel:
             first = published.replace(day=1) - dt.timedelta(days=1)
-            return DateMention(text, m.start(), m.end(), f"{first.year}-{first.month:02d}",
-                               "month", anchor="published")
-        return DateMention(text, m.start(), m.end(), str(published.year - 1), "year",
-                           anchor="published")
+            return DateMention(
+                text,
+                m.start(),
+                m.end(),
+                f"{first.year}-{first.month:02d}",
+                "month",
+                anchor="published",
+            )
+        return DateMention(
+            text, m.start(), m.end(), str(published.year - 1), "year", anchor="published"
+        )
     if kind in ("later", "hace"):
         n = _count(g["n"])
         direction = (g.get("dir") or "ago").lower()
@@ -246,5 +325,6 @@ def choose_incident_date(dates: list[DateMention], published: dt.date | None) ->
             best = d
     if best is None:
         return None
-    return DateMention(best.text, best.start, best.end, best.value, best.precision, "incident",
-                       best.anchor)
+    return DateMention(
+        best.text, best.start, best.end, best.value, best.precision, "incident", best.anchor
+    )

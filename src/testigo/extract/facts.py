@@ -14,11 +14,14 @@ from testigo.extract.model import Fact, MediaItem, Mention, NumberMention, Subje
 from testigo.extract.text import Document
 
 FORCE = re.compile(
-    r"\b(?:broke|break|breaking|broken|smash(?:ed|es|ing)?|shatter(?:ed|s|ing)?|dragg?(?:ed|ing|s)?|"
+    r"\b(?:(?:broke|break|breaks|breaking|broken|smash(?:ed|es|ing)?|shatter(?:ed|s|ing)?)\s+"
+    r"(?:[\w'’]+\s+){0,3}?(?:window|windows|glass|windshield|door|ventanilla|ventana|puerta)|"
+    r"(?:window|windshield|glass)\s+(?:was\s+)?(?:broken|smashed|shattered)|smash(?:ed|es|ing)?|dragg?(?:ed|ing|s)?|"
     r"pulled\s+(?:him|her|them|the\s+\w+)\s+out|pulled\s+out\s+of|threw|thrown|throw(?:s|ing)?\s+"
     r"(?:him|her|them)|slamm?(?:ed|ing|s)|pinn?(?:ed|ing)|tackl(?:ed|ing|es)|wrestl(?:ed|ing|es)|"
     r"chok(?:ed|ing|es)|beat(?:en|ing)?|punch(?:ed|ing|es)|kick(?:ed|ing)|shov(?:ed|ing|es)|"
-    r"push(?:ed|es|ing)?|tas(?:ed|ered)|stun\s+gun|pepper[\s-]spray(?:ed)?|tear\s+gas|shot|fired|"
+    r"push(?:ed|es|ing)?|tas(?:ed|ered)|stun\s+gun|pepper[\s-]spray(?:ed)?|tear\s+gas|"
+    r"shot\s+(?:him|her|them|at)|fired\s+(?:at|shots|his\s+weapon|her\s+weapon)|"
     r"pressed\s+on\s+(?:his|her)\s+neck|chokehold|knelt|force[ds]?\s+(?:him|her|them)\s+(?:down|"
     r"onto|to)|to\s+the\s+ground|onto\s+the\s+(?:ground|pavement)|grappl(?:ed|ing|e)|"
     r"rammed|golpe(?:ó|aron|ado)|rompi(?:ó|eron)|arrastr(?:ó|aron)|estrell(?:ó|aron)|"
@@ -68,10 +71,16 @@ LEGAL_RULES: list[tuple[str, re.Pattern[str]]] = [
     ("investigation", re.compile(r"\b(?:internal\s+investigation|investigat(?:ion|ing)|restricted\s+duty|administrative\s+leave|lawsuit|sued|investigación)\b", re.I)),
 ]  # fmt: skip
 PLATFORMS = (
-    ("Facebook Live", r"Facebook\s+Live"), ("Instagram Live", r"Instagram\s+Live"),
-    ("Facebook", r"Facebook"), ("Instagram", r"Instagram"), ("TikTok", r"TikTok"),
-    ("YouTube", r"YouTube"), ("X", r"\bX\b(?=,|\s+\(formerly)"), ("Twitter", r"Twitter"),
-    ("Snapchat", r"Snapchat"), ("WhatsApp", r"WhatsApp"),
+    ("Facebook Live", r"Facebook\s+Live"),
+    ("Instagram Live", r"Instagram\s+Live"),
+    ("Facebook", r"Facebook"),
+    ("Instagram", r"Instagram"),
+    ("TikTok", r"TikTok"),
+    ("YouTube", r"YouTube"),
+    ("X", r"\bX\b(?=,|\s+\(formerly)"),
+    ("Twitter", r"Twitter"),
+    ("Snapchat", r"Snapchat"),
+    ("WhatsApp", r"WhatsApp"),
 )
 MEDIA = re.compile(
     r"\b(?:(?P<live>live\s*stream(?:ed|ing)?|livestream(?:ed|ing)?|Facebook\s+Live|Instagram\s+Live|"
@@ -93,8 +102,11 @@ _VIEWS = re.compile(
 _QUALIFIER = r"(?:(?:more\s+than|over|about|nearly|almost|close\s+to|at\s+least|roughly|around|up\s+to|less\s+than|más\s+de|casi|unos|unas)\s+)?"  # noqa: E501
 _NUMBER_WORD = r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozens|hundreds|dos|tres|cuatro|cinco|seis|siete|ocho|nueve|diez"  # noqa: E501
 NUMBER = re.compile(
-    r"\b" + _QUALIFIER + r"(?P<num>\d[\d,]*(?:\.\d+)?(?:\s+(?:million|billion|thousand|millones|mil))?|"
-    + _NUMBER_WORD + r")\b(?:[\s-]+(?P<unit>(?:year|minute|hour|day|week|month)s?[\s-]old|[a-zA-Záéíóúñ]+(?:\s+[a-z]+)?))?",
+    r"\b"
+    + _QUALIFIER
+    + r"(?P<num>\d[\d,]*(?:\.\d+)?(?:\s+(?:million|billion|thousand|millones|mil))?|"
+    + _NUMBER_WORD
+    + r")\b(?:[\s-]+(?P<unit>(?:year|minute|hour|day|week|month)s?[\s-]old|[a-zA-Záéíóúñ]+(?:\s+[a-z]+)?))?",
     re.IGNORECASE,
 )
 _UNIT_SKIP = frozenset("and or of the a an to in on at for p a.m. pm am".split())
@@ -113,7 +125,9 @@ SUBJECT = re.compile(
 )
 
 
-def _sentence_fact(doc: Document, start: int, kind: str | None = None, detail: str | None = None) -> Fact | None:
+def _sentence_fact(
+    doc: Document, start: int, kind: str | None = None, detail: str | None = None
+) -> Fact | None:
     sentence = doc.sentence_at(start)
     if sentence is None:
         return None
@@ -176,7 +190,11 @@ def legal(doc: Document) -> list[Fact]:
         for m in pattern.finditer(doc.text, doc.header.body_start):
             if any(m.start() < e and s < m.end() for s, e in taken):
                 continue
-            if kind == "warrant" and any(k.startswith("warrant_") and doc.sentence_at(m.start()) is doc.sentence_at(f.start) for f in out for k in [f.kind or ""]):
+            if kind == "warrant" and any(
+                k.startswith("warrant_") and doc.sentence_at(m.start()) is doc.sentence_at(f.start)
+                for f in out
+                for k in [f.kind or ""]
+            ):
                 continue
             sentence = doc.sentence_at(m.start())
             if sentence is None:
@@ -198,7 +216,12 @@ def media(doc: Document) -> list[MediaItem]:
             continue
         window = sentence.text
         platform = next((name for name, pat in PLATFORMS if re.search(pat, window)), None)
-        if kind == "post" and platform is None and "social" not in m.group(0).lower() and "post" in m.group(0).lower():
+        if (
+            kind == "post"
+            and platform is None
+            and "social" not in m.group(0).lower()
+            and "post" in m.group(0).lower()
+        ):
             if not re.search(r"\b(?:posted\s+(?:on|to)|post\s+on)\b", window):
                 continue
         group = "video" if kind in ("video", "livestream") else kind
@@ -208,11 +231,17 @@ def media(doc: Document) -> list[MediaItem]:
             items[group] = item
         elif kind == "livestream":
             item.kind = "livestream"
-        if item.platform is None or (platform and len(platform) > len(item.platform) and item.platform in platform):
+        if item.platform is None or (
+            platform and len(platform) > len(item.platform) and item.platform in platform
+        ):
             item.platform = platform or item.platform
         if group == "video":
             d = _DURATION.search(window)
-            if d and item.duration is None and re.search(r"long|video|recording|footage|stream", window, re.I):
+            if (
+                d
+                and item.duration is None
+                and re.search(r"long|video|recording|footage|stream", window, re.I)
+            ):
                 item.duration = d.group(0)
             v = _VIEWS.search(window)
             if v and item.views is None:
@@ -255,8 +284,14 @@ def numbers(doc: Document, skip: list[tuple[int, int]] | None = None) -> list[Nu
                     counts = " ".join(words[:2]).lower()
                 else:
                     counts = first
-                end = m.start("unit") + unit.lower().index(counts.split()[-1]) + len(counts.split()[-1])
-        out.append(NumberMention(_value(m.group("num")), doc.text[m.start() : end], counts, m.start(), end))
+                end = (
+                    m.start("unit")
+                    + unit.lower().index(counts.split()[-1])
+                    + len(counts.split()[-1])
+                )
+        out.append(
+            NumberMention(_value(m.group("num")), doc.text[m.start() : end], counts, m.start(), end)
+        )
     return out
 
 

@@ -31,7 +31,9 @@ _DATELINE = re.compile(
 )
 _STATE_ALT = "|".join(
     re.escape(s)
-    for s in sorted([*US_STATE_NAMES, *AP_STATE_ABBREVIATIONS, *SPANISH_STATE_NAMES], key=len, reverse=True)
+    for s in sorted(
+        [*US_STATE_NAMES, *AP_STATE_ABBREVIATIONS, *SPANISH_STATE_NAMES], key=len, reverse=True
+    )
 )
 _STATE_RE = re.compile(r"\b(?:" + _STATE_ALT + r")(?![\w])")
 _DISTRACTOR = re.compile(
@@ -44,8 +46,14 @@ _FACILITY = re.compile(
     r"Jail|Courthouse|Church|High\s+School|School|Hospital|Airport|Park)\b"
 )
 _US_AGENCY_KINDS = frozenset(
-    {"federal_agency", "federal_component", "federal_department", "police_department", "sheriff",
-     "state_police"}
+    {
+        "federal_agency",
+        "federal_component",
+        "federal_department",
+        "police_department",
+        "sheriff",
+        "state_police",
+    }
 )
 
 
@@ -67,9 +75,18 @@ def _city_mentions(doc: Document, exclude: list[tuple[int, int]]) -> list[tuple[
                 if any(start < xe and xs < end for xs, xe in exclude):
                     continue
                 rows = city_candidates(name)
-                if rows and any(r.get("countrycode") == "US" for r in rows) and name not in US_STATE_NAMES:
+                if (
+                    rows
+                    and any(r.get("countrycode") == "US" for r in rows)
+                    and name not in US_STATE_NAMES
+                ):
                     sentence = doc.sentence_at(start)
-                    if n == 1 and sentence is not None and sentence.start == start and start >= doc.header.body_start:
+                    if (
+                        n == 1
+                        and sentence is not None
+                        and sentence.start == start
+                        and start >= doc.header.body_start
+                    ):
                         continue
                     out.append((name, start, end))
                     i += n
@@ -90,12 +107,24 @@ def find_places(
         code = state_code(m.group(0))
         if code is None:
             continue
-        if m.group(0) in AP_STATE_ABBREVIATIONS and not re.search(r",\s*$", text[max(0, m.start() - 3) : m.start()]):
+        if m.group(0) in AP_STATE_ABBREVIATIONS and not re.search(
+            r",\s*$", text[max(0, m.start() - 3) : m.start()]
+        ):
             continue
         states_named.setdefault(code, m.start())
-        places.append(PlaceMention(US_STATES.get(code, m.group(0)), "state", m.start(), m.end(),
-                                   admin1=US_STATES.get(code), country_code="US"))
-    agency_spans = [(a.start, a.end) for a in agencies if a.kind not in ("police_department", "sheriff")]
+        places.append(
+            PlaceMention(
+                US_STATES.get(code, m.group(0)),
+                "state",
+                m.start(),
+                m.end(),
+                admin1=US_STATES.get(code),
+                country_code="US",
+            )
+        )
+    agency_spans = [
+        (a.start, a.end) for a in agencies if a.kind not in ("police_department", "sheriff")
+    ]
     cities = _city_mentions(doc, agency_spans + people_spans)
     scores: dict[str, float] = defaultdict(float)
     pair_state: dict[str, str] = {}
@@ -132,16 +161,32 @@ def find_places(
                 first_seen.setdefault(city, a.start)
     for name, start, end in cities:
         if not any(p.start == start for p in places):
-            place = resolve_place(name, US_STATES.get(pair_state.get(name, ""), None) if name in pair_state else None)
-            places.append(PlaceMention(name, "city", start, end,
-                                       admin1=place.admin1 if place else None,
-                                       country_code=place.country_code if place else None,
-                                       latitude=place.latitude if place else None,
-                                       longitude=place.longitude if place else None))
+            place = resolve_place(
+                name, US_STATES.get(pair_state.get(name, ""), None) if name in pair_state else None
+            )
+            places.append(
+                PlaceMention(
+                    name,
+                    "city",
+                    start,
+                    end,
+                    admin1=place.admin1 if place else None,
+                    country_code=place.country_code if place else None,
+                    latitude=place.latitude if place else None,
+                    longitude=place.longitude if place else None,
+                )
+            )
     for m in _FACILITY.finditer(text, doc.header.body_start):
         places.append(PlaceMention(m.group(0), "facility", m.start(), m.end()))
-    for m in re.finditer(r"\b(?:Mexico|México|Guatemala|Honduras|El Salvador|Venezuela|Colombia|Cuba|Haiti|Canada)\b", text):
-        places.append(PlaceMention(m.group(0), "country", m.start(), m.end(), country_code=country_code(m.group(0))))
+    for m in re.finditer(
+        r"\b(?:Mexico|México|Guatemala|Honduras|El Salvador|Venezuela|Colombia|Cuba|Haiti|Canada)\b",
+        text,
+    ):
+        places.append(
+            PlaceMention(
+                m.group(0), "country", m.start(), m.end(), country_code=country_code(m.group(0))
+            )
+        )
     places.sort(key=lambda p: p.start)
     location = Location()
     if scores:
@@ -154,7 +199,9 @@ def find_places(
     return location, places
 
 
-def _location_for(city: str, paired: str | None, states_named: dict[str, int], start: int | None) -> Location:
+def _location_for(
+    city: str, paired: str | None, states_named: dict[str, int], start: int | None
+) -> Location:
     place = None
     state_text: str | None = None
     if paired:

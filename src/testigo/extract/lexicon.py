@@ -54,14 +54,32 @@ KINSHIP = frozenset(
     hermano hermana abuela abuelo tío tía primo prima sobrino sobrina pareja familia""".split()
 )
 TITLE_WORDS = (
-    SPOKES_TITLES | OFFICER_TITLES | OFFICIAL_TITLES | LEGAL_TITLES | JOURNALIST_TITLES
+    SPOKES_TITLES
+    | OFFICER_TITLES
+    | OFFICIAL_TITLES
+    | LEGAL_TITLES
+    | JOURNALIST_TITLES
     | WITNESS_TITLES
 )
 
 ARREST_WORDS = (
-    "arrest", "arrested", "arresting", "detain", "detained", "detaining", "custody", "handcuffed",
-    "deported", "deportation", "apprehended", "detenido", "detenida", "arrestado", "arrestada",
-    "deportado", "deportada",
+    "arrest",
+    "arrested",
+    "arresting",
+    "detain",
+    "detained",
+    "detaining",
+    "custody",
+    "handcuffed",
+    "deported",
+    "deportation",
+    "apprehended",
+    "detenido",
+    "detenida",
+    "arrestado",
+    "arrestada",
+    "deportado",
+    "deportada",
 )
 
 NON_NAME_WORDS = frozenset(

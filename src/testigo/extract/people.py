@@ -38,7 +38,9 @@ _APPOSITION = re.compile(
 _BEFORE_TITLE = re.compile(r"((?:[\w'’.\-]+\s+){0,3}?[\w'’.\-]+)\s*,?\s*$")
 _CUE_BEFORE = re.compile(
     r"(?:according\s+to|según|identified\s+as|named|listed\s+(?:on\s+\w+\s+)?as|known\s+as|"
-    r"said|says|told\s+by|by|attorney|lawyer|abogad[oa])\s*[“\"]?\s*$",
+    r"(?:identified|listed|known|named)\b[^.;]{0,30}\bas|"
+    r"said|says|told\s+by|by|attorney|lawyer|abogad[oa]|dijo|afirmó|explicó|señaló|declaró|"
+    r"contó|agregó|añadió|aseguró)\s*[“\"]?\s*$",
     re.IGNORECASE,
 )
 _VERB_AFTER = re.compile(
@@ -149,7 +151,9 @@ def _has_cue(doc: Document, c: _Candidate, surnames_seen: dict[str, int]) -> boo
     return any(surnames_seen.get(k, 0) > 1 for k in surname_keys(c.name))
 
 
-def _title_before(doc: Document, c: _Candidate, agencies: list[AgencyMention]) -> tuple[str | None, str | None]:
+def _title_before(
+    doc: Document, c: _Candidate, agencies: list[AgencyMention]
+) -> tuple[str | None, str | None]:
     """("spokesman", "U.S. Immigration and Customs Enforcement") from "ICE spokesman Name"."""
     text = doc.text
     sentence = doc.sentence_at(c.start)
@@ -162,10 +166,24 @@ def _title_before(doc: Document, c: _Candidate, agencies: list[AgencyMention]) -
     while idx >= 0 and len(title_words) < 4:
         w = words[idx].group(0)
         low = fold(w).rstrip(".")
-        if low in TITLE_WORDS or (title_words and low in ("local", "police", "press", "public",
-                                                         "information", "senior", "former",
-                                                         "deputy", "assistant", "immigration",
-                                                         "family", "chief")):
+        if low in TITLE_WORDS or (
+            title_words
+            and low
+            in (
+                "local",
+                "police",
+                "press",
+                "public",
+                "information",
+                "senior",
+                "former",
+                "deputy",
+                "assistant",
+                "immigration",
+                "family",
+                "chief",
+            )
+        ):
             title_words.insert(0, low)
             idx -= 1
             continue

@@ -26,8 +26,12 @@ from testigo.extract.quotes import find_quotes, find_reported_speech
 from testigo.extract.text import parse
 
 WIRE_SERVICES = {
-    "AP": "The Associated Press", "Reuters": "Reuters", "AFP": "Agence France-Presse",
-    "EFE": "EFE", "UPI": "United Press International", "CNN": "CNN",
+    "AP": "The Associated Press",
+    "Reuters": "Reuters",
+    "AFP": "Agence France-Presse",
+    "EFE": "EFE",
+    "UPI": "United Press International",
+    "CNN": "CNN",
 }
 _WIRE = re.compile(r"\((AP|Reuters|AFP|EFE|UPI|CNN)\)\s*[—–-]")
 
@@ -49,11 +53,15 @@ class RuleBasedExtractor:
         return extract_prepared(prepared)
 
 
-def _published(prepared: PreparedText, date_line: str | None, span: tuple[int, int] | None) -> DateMention | None:
+def _published(
+    prepared: PreparedText, date_line: str | None, span: tuple[int, int] | None
+) -> DateMention | None:
     if prepared.date:
         m = re.match(r"(\d{4})-(\d{2})-(\d{2})", prepared.date)
         if m:
-            return DateMention(prepared.date, None, None, m.group(0), "day", "published", "metadata")
+            return DateMention(
+                prepared.date, None, None, m.group(0), "day", "published", "metadata"
+            )
     if date_line and span:
         mention = parse_date_line(date_line)
         if mention is not None and mention.start is not None and mention.end is not None:
@@ -97,7 +105,9 @@ def extract_prepared(prepared: PreparedText) -> ArticleExtraction:
         result.byline = doc.header.byline
     published = _published(prepared, doc.header.date_line, doc.header.date_span)
     result.published = published
-    published_day = dt.date.fromisoformat(published.value[:10]) if published and published.value else None
+    published_day = (
+        dt.date.fromisoformat(published.value[:10]) if published and published.value else None
+    )
     result.dates = find_dates(doc, published_day)
     if published_day is None:
         result.warnings.append("no publication date: relative dates are left unresolved")

@@ -22,31 +22,101 @@ US_STATE_NAMES: frozenset[str] = frozenset(US_STATES.values())
 
 # Associated Press state abbreviations, as newspapers print them after a city name.
 AP_STATE_ABBREVIATIONS: dict[str, str] = {
-    "Ala.": "AL", "Ariz.": "AZ", "Ark.": "AR", "Calif.": "CA", "Colo.": "CO", "Conn.": "CT",
-    "Del.": "DE", "Fla.": "FL", "Ga.": "GA", "Ill.": "IL", "Ind.": "IN", "Kan.": "KS",
-    "Kans.": "KS", "Ky.": "KY", "La.": "LA", "Md.": "MD", "Mass.": "MA", "Mich.": "MI",
-    "Minn.": "MN", "Miss.": "MS", "Mo.": "MO", "Mont.": "MT", "Neb.": "NE", "Nev.": "NV",
-    "N.H.": "NH", "N.J.": "NJ", "N.M.": "NM", "N.Y.": "NY", "N.C.": "NC", "N.D.": "ND",
-    "Okla.": "OK", "Ore.": "OR", "Pa.": "PA", "R.I.": "RI", "S.C.": "SC", "S.D.": "SD",
-    "Tenn.": "TN", "Tex.": "TX", "Vt.": "VT", "Va.": "VA", "Wash.": "WA", "W.Va.": "WV",
-    "Wis.": "WI", "Wyo.": "WY", "D.C.": "DC",
+    "Ala.": "AL",
+    "Ariz.": "AZ",
+    "Ark.": "AR",
+    "Calif.": "CA",
+    "Colo.": "CO",
+    "Conn.": "CT",
+    "Del.": "DE",
+    "Fla.": "FL",
+    "Ga.": "GA",
+    "Ill.": "IL",
+    "Ind.": "IN",
+    "Kan.": "KS",
+    "Kans.": "KS",
+    "Ky.": "KY",
+    "La.": "LA",
+    "Md.": "MD",
+    "Mass.": "MA",
+    "Mich.": "MI",
+    "Minn.": "MN",
+    "Miss.": "MS",
+    "Mo.": "MO",
+    "Mont.": "MT",
+    "Neb.": "NE",
+    "Nev.": "NV",
+    "N.H.": "NH",
+    "N.J.": "NJ",
+    "N.M.": "NM",
+    "N.Y.": "NY",
+    "N.C.": "NC",
+    "N.D.": "ND",
+    "Okla.": "OK",
+    "Ore.": "OR",
+    "Pa.": "PA",
+    "R.I.": "RI",
+    "S.C.": "SC",
+    "S.D.": "SD",
+    "Tenn.": "TN",
+    "Tex.": "TX",
+    "Vt.": "VT",
+    "Va.": "VA",
+    "Wash.": "WA",
+    "W.Va.": "WV",
+    "Wis.": "WI",
+    "Wyo.": "WY",
+    "D.C.": "DC",
 }
 
 # Spanish names of states that differ from the English ones.
 SPANISH_STATE_NAMES: dict[str, str] = {
-    "Nueva York": "NY", "Nuevo México": "NM", "Nuevo Mexico": "NM", "Carolina del Norte": "NC",
-    "Carolina del Sur": "SC", "Dakota del Norte": "ND", "Dakota del Sur": "SD",
-    "Pensilvania": "PA", "Luisiana": "LA", "Misisipi": "MS", "Misuri": "MO", "Tejas": "TX",
-    "Virginia Occidental": "WV", "Nueva Jersey": "NJ", "Hawái": "HI", "Kansas": "KS",
-    "Florida": "FL", "California": "CA", "Arizona": "AZ",
+    "Nueva York": "NY",
+    "Nuevo México": "NM",
+    "Nuevo Mexico": "NM",
+    "Carolina del Norte": "NC",
+    "Carolina del Sur": "SC",
+    "Dakota del Norte": "ND",
+    "Dakota del Sur": "SD",
+    "Pensilvania": "PA",
+    "Luisiana": "LA",
+    "Misisipi": "MS",
+    "Misuri": "MO",
+    "Tejas": "TX",
+    "Virginia Occidental": "WV",
+    "Nueva Jersey": "NJ",
+    "Hawái": "HI",
+    "Kansas": "KS",
+    "Florida": "FL",
+    "California": "CA",
+    "Arizona": "AZ",
 }
 
 COUNTRY_ALIASES: dict[str, str] = {
-    "U.S.": "US", "US": "US", "U.S.A.": "US", "USA": "US", "United States": "US",
-    "United States of America": "US", "America": "US", "Estados Unidos": "US", "EE.UU.": "US",
-    "EEUU": "US", "EE. UU.": "US", "México": "MX", "Mexico": "MX", "Guatemala": "GT",
-    "Honduras": "HN", "El Salvador": "SV", "Venezuela": "VE", "Colombia": "CO", "Perú": "PE",
-    "Haití": "HT", "Haiti": "HT", "Cuba": "CU", "Canada": "CA", "Canadá": "CA",
+    "U.S.": "US",
+    "US": "US",
+    "U.S.A.": "US",
+    "USA": "US",
+    "United States": "US",
+    "United States of America": "US",
+    "America": "US",
+    "Estados Unidos": "US",
+    "EE.UU.": "US",
+    "EEUU": "US",
+    "EE. UU.": "US",
+    "México": "MX",
+    "Mexico": "MX",
+    "Guatemala": "GT",
+    "Honduras": "HN",
+    "El Salvador": "SV",
+    "Venezuela": "VE",
+    "Colombia": "CO",
+    "Perú": "PE",
+    "Haití": "HT",
+    "Haiti": "HT",
+    "Cuba": "CU",
+    "Canada": "CA",
+    "Canadá": "CA",
 }
 
 
@@ -101,7 +171,7 @@ def city_index() -> dict[str, list[dict[str, Any]]]:
 
 
 def state_code(name: str) -> str | None:
-    """"Missouri", "MO", "Mo.", "Nueva York" -> the two-letter code."""
+    """ "Missouri", "MO", "Mo.", "Nueva York" -> the two-letter code."""
     name = name.strip()
     if name in AP_STATE_ABBREVIATIONS:
         return AP_STATE_ABBREVIATIONS[name]
@@ -166,11 +236,21 @@ def resolve_place(
             return _place_from_city(us[0] if us else rows[0])
         return None
     if code:
-        return Place(name=US_STATES[code], kind="state", country_code="US",
-                     country=_countries().get("US"), admin1=US_STATES[code], admin1_code=code)
+        return Place(
+            name=US_STATES[code],
+            kind="state",
+            country_code="US",
+            country=_countries().get("US"),
+            admin1=US_STATES[code],
+            admin1_code=code,
+        )
     if cc:
-        return Place(name=_countries().get(cc, cc), kind="country", country_code=cc,
-                     country=_countries().get(cc))
+        return Place(
+            name=_countries().get(cc, cc),
+            kind="country",
+            country_code=cc,
+            country=_countries().get(cc),
+        )
     return None
 
 

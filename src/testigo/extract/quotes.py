@@ -21,28 +21,14 @@ from testigo.extract.lexicon import (
     TITLE_WORDS,
 )
 from testigo.extract.model import AgencyMention, Mention, Person, Quote
-from testigo.extract.people import surname_keys
-from testigo.extract.text import Document
+from testigo.extract.people import _is_name_token, surname_keys
+from testigo.extract.text import Document, name_runs
 
-_OPEN = "\"“«„"
-_CLOSE = "\"”»“"
+_OPEN = '"“«„'
+_CLOSE = '"”»“'
 _QUOTE_CHARS = re.compile(r"[\"“”«»„]")
 _VERBS = "|".join(sorted(SPEECH_VERBS, key=len, reverse=True))
 _VERB_RE = re.compile(r"\b(?:" + _VERBS + r")\b|\baccording\s+to\b|\bsegún\b", re.IGNORECASE)
-_AFTER_NP_VERB = re.compile(
-    r"^[\s,]*(?P<np>[^.,!?;\"“”]{1,80}?)(?:,\s*(?:de\s+)?\d{1,3}(?:\s+años)?,)?\s+(?P<verb>"
-    + _VERBS + r")\b",
-    re.IGNORECASE,
-)
-_AFTER_VERB_NP = re.compile(
-    r"^[\s,]*(?P<verb>" + _VERBS + r")\s+(?P<np>[^.,!?;\"“”]{1,80}?)(?=\s*[.,;!?]|\s+(?:in|on|at|"
-    r"to|during|after|before|about|of|from|for|when|while|en|a|durante)\b|$)",
-    re.IGNORECASE,
-)
-_SENTENCE_FINAL = re.compile(
-    r",\s*(?P<np>[^,.!?;\"“”]{1,60}?)\s+(?P<verb>" + _VERBS + r")\b[^.!?\"“”]{0,60}[.!?]?\s*$",
-    re.IGNORECASE,
-)
 _ALIAS_BEFORE = re.compile(
     r"\b(?:as|named|called|nicknamed|dubbed|known\s+as|como|llamad[oa])\s*$", re.IGNORECASE
 )
@@ -131,6 +117,7 @@ class _Resolver:
         counts = Counter(a.name for a in agencies)
         self.dominant = counts.most_common(1)[0][0] if counts else None
         self.last_person: _Speaker | None = None
+        self.by_name: dict[str, Person] = {p.name: p for p in people}
         self.titled: list[tuple[int, str, AgencyMention]] = []
         for a in agencies:
             tail = re.match(r"\s*([\w'’]+)", doc.text[a.end : a.end + 30])
@@ -163,8 +150,11 @@ class _Resolver:
             for m in self.name_re.finditer(self.doc.text, start, end)
         ]
 
-    def resolve(self, start: int, end: int) -> _Speaker | None:
-        """The entity nearest the end of [start, end) (the verb usually follows it)."""
+    def resolve(self, start: int, end: int, first: bool = False) -> _Speaker | None:
+        """The entity nearest the end of [start, end) (the verb usually follows it).
+
+        With ``first``, the entity nearest the start ('said Name ...').
+        """
         text = self.doc.text
         options: list[tuple[int, _Speaker]] = []
         for s, e, person in self.person_mentions(start, end):
@@ -175,8 +165,14 @@ class _Resolver:
                 title = tail.group(1).lower() if tail else ""
                 if title in TITLE_WORDS:
                     label = f"{_short(a)} {title}"
-                    options.append((a.end + tail.end() if tail else a.end,
-                                    _Speaker(label, a.name, "group", a.start, a.end + (tail.end() if tail else 0))))
+                    options.append(
+                        (
+                            a.end + tail.end() if tail else a.end,
+                            _Speaker(
+                                label, a.name, "group", a.start, a.end + (tail.end() if tail else 0)
+                            ),
+                        )
+                    )
                 else:
                     options.append((a.end, _Speaker(a.name, a.name, "agency", a.start, a.end)))
         for m in _GENERIC.finditer(text, start, end):
@@ -184,21 +180,64 @@ class _Resolver:
                 continue
             options.append((m.end(), self._generic(m, start)))
         for m in _PRONOUN.finditer(text, start, end):
-            if self.last_person is not None:
-                sp = self.last_person
-                options.append((m.end(), _Speaker(sp.label, sp.affiliation, sp.kind, m.start(), m.end())))
+            found = self._pronoun(m.group(0).lower(), m.start())
+            if found is not None:
+                options.append(
+                    (
+                        m.end(),
+                        _Speaker(found.label, found.affiliation, found.kind, m.start(), m.end()),
+                    )
+                )
         for m in _UNKNOWN.finditer(text, start, end):
-            options.append((m.end(), _Speaker("unidentified person", None, "unknown", m.start(), m.end())))
+            options.append(
+                (m.end(), _Speaker("unidentified person", None, "unknown", m.start(), m.end()))
+            )
         if not options:
-            return None
+            return self._unknown_name(start, end)
         options.sort(key=lambda o: o[0])
-        return options[-1][1]
+        return options[0][1] if first else options[-1][1]
+
+    def _unknown_name(self, start: int, end: int) -> _Speaker | None:
+        """A full name the people finder missed ('dijo Name Surname, vecina de ...')."""
+        for s, e in name_runs(self.doc.text, start, end):
+            tokens = self.doc.text[s:e].split()
+            if 2 <= len(tokens) <= 4 and all(_is_name_token(t) for t in tokens):
+                return _Speaker(" ".join(tokens), None, "person", s, e)
+        return None
+
+    def _pronoun(self, pronoun: str, offset: int) -> _Speaker | None:
+        """He/she: the last speaker if recent and compatible, else the last compatible mention."""
+        want = "f" if pronoun in ("she", "ella") else "m"
+        last = self.last_person
+        if (
+            last is not None
+            and last.start is not None
+            and _gender(self.by_name.get(last.label or "")) != _other(want)
+        ):
+            sentence = self.doc.sentence_at(offset)
+            index = self.doc.index_of(sentence) if sentence else -1
+            last_sentence = self.doc.sentence_at(last.start)
+            last_index = self.doc.index_of(last_sentence) if last_sentence else -10
+            if 0 <= index - last_index <= 2:
+                return last
+        for s, e, person in reversed(self.person_mentions(0, offset)):
+            if _gender(person) != _other(want):
+                return _Speaker(person.name, person.affiliation, "person", s, e)
+        return last
 
     def _generic(self, m: re.Match[str], window_start: int) -> _Speaker:
         head = m.group("head").lower()
         mod = (m.group("mod") or "").lower()
-        if head in ("witness", "witnesses", "resident", "neighbor", "bystander", "testigo", "vecino",
-                    "vecina"):
+        if head in (
+            "witness",
+            "witnesses",
+            "resident",
+            "neighbor",
+            "bystander",
+            "testigo",
+            "vecino",
+            "vecina",
+        ):
             return _Speaker(f"unnamed {head}", None, "unknown", m.start(), m.end())
         explicit = self._agency_in(m.start(), m.end())
         if head in ("department", "departamento"):
@@ -225,8 +264,13 @@ class _Resolver:
         if head in ("department", "agency", "departamento", "agencia"):
             sp = _Speaker(agency_name, agency_name, "agency", m.start(), m.end())
         elif head in OFFICER_TITLES or head in ("official", "officials"):
-            sp = _Speaker(f"unnamed {short} {head}".replace("  ", " "), agency_name, "group",
-                          m.start(), m.end())
+            sp = _Speaker(
+                f"unnamed {short} {head}".replace("  ", " "),
+                agency_name,
+                "group",
+                m.start(),
+                m.end(),
+            )
         else:
             sp = _Speaker(f"{short} {head}".strip(), agency_name, "group", m.start(), m.end())
         return sp
@@ -234,6 +278,31 @@ class _Resolver:
     def note(self, speaker: _Speaker | None) -> None:
         if speaker is not None and speaker.kind == "person":
             self.last_person = speaker
+
+
+_FEMALE = frozenset(
+    "spokeswoman mother daughter wife sister grandmother aunt niece girlfriend woman madre hija "
+    "esposa hermana abuela tía vecina abogada vocera councilwoman chairwoman policewoman".split()
+)
+_MALE = frozenset(
+    "spokesman father son husband brother grandfather uncle nephew boyfriend man padre hijo "
+    "esposo hermano abuelo tío vecino abogado vocero councilman chairman policeman".split()
+)
+
+
+def _gender(person: Person | None) -> str | None:
+    if person is None or not person.title:
+        return None
+    words = set(re.findall(r"[\w]+", person.title.lower()))
+    if words & _FEMALE:
+        return "f"
+    if words & _MALE:
+        return "m"
+    return None
+
+
+def _other(gender: str) -> str:
+    return "m" if gender == "f" else "f"
 
 
 def _short(a: AgencyMention | None) -> str:
@@ -255,17 +324,15 @@ def _attribute(doc: Document, seg: _Segment, resolver: _Resolver) -> tuple[_Spea
     after = after[: max(0, para_end - seg.close_mark)]
     stop = re.search(r"[.!?](?:\s|$)|[\"“”«]", after)
     after_clause = after[: stop.start() + 1] if stop else after
-    for pattern in (_AFTER_NP_VERB, _AFTER_VERB_NP):
-        m = pattern.match(after_clause)
-        if m:
-            base = seg.close_mark
-            sp = resolver.resolve(base + m.start("np"), base + m.end("np"))
-            if sp is not None:
-                return sp, True
-    m = _SENTENCE_FINAL.search(after_clause)
-    if m:
-        base = seg.close_mark
-        sp = resolver.resolve(base + m.start("np"), base + m.end("np"))
+    base = seg.close_mark
+    verb_after = _VERB_RE.search(after_clause)
+    if verb_after and verb_after.start() <= 120:
+        if verb_after.group(0).lower() in ("according to", "según"):
+            sp = resolver.resolve(base + verb_after.end(), base + len(after_clause), first=True)
+        else:
+            sp = resolver.resolve(base, base + verb_after.start())
+            if sp is None:
+                sp = resolver.resolve(base + verb_after.end(), base + len(after_clause), first=True)
         if sp is not None:
             return sp, True
     start_sentence = doc.sentence_at(seg.open_mark)
@@ -300,7 +367,9 @@ def find_quotes(doc: Document, people: list[Person], agencies: list[AgencyMentio
         if not words.strip():
             continue
         before = text[max(0, seg.open_mark - 30) : seg.open_mark]
-        if _ALIAS_BEFORE.search(before) and re.fullmatch(r"(?:[A-ZÁÉÍÓÚÑ][\w'’\-]*[ ,]*){1,4}", words):
+        if _ALIAS_BEFORE.search(before) and re.fullmatch(
+            r"(?:[A-ZÁÉÍÓÚÑ][\w'’\-]*[ ,]*){1,4}", words
+        ):
             continue
         speaker, governed = _attribute(doc, seg, resolver)
         paragraph_start = doc.paragraphs[seg.paragraph][0]
@@ -369,6 +438,17 @@ def find_reported_speech(
             continue
         resolver.note(speaker)
         start, end = base + m.start("content"), base + m.end("content")
-        out.append(Quote(doc.text[start:end], start, end, speaker.label, speaker.affiliation,
-                         "reported", speaker.start, speaker.end, [Mention(doc.text[start:end], start, end)]))
+        out.append(
+            Quote(
+                doc.text[start:end],
+                start,
+                end,
+                speaker.label,
+                speaker.affiliation,
+                "reported",
+                speaker.start,
+                speaker.end,
+                [Mention(doc.text[start:end], start, end)],
+            )
+        )
     return out

@@ -20,8 +20,10 @@ _BOUNDARY = re.compile(r"[.!?…]+[\"”’')\]]*\s+(?=[\"“‘(¿¡]?[A-Z0-9Á
 _WORD_BEFORE = re.compile(r"([A-Za-z]+)\.?$")
 _TOKEN = r"(?:[A-Z](?:\.[A-Z])+\.?|[A-ZÁÉÍÓÚÑÜ][\w'’\-]*)"
 _RUN = re.compile(
-    _TOKEN + r"(?:[ \t\xa0]+(?:(?:de|del|la|los|las|van|von|der|da|di|du|of|the)[ \t]+){0,2}"
-    + _TOKEN + r")*"
+    _TOKEN
+    + r"(?:[ \t\xa0]+(?:(?:de|del|la|los|las|van|von|der|da|di|du|of|the)[ \t]+){0,2}"
+    + _TOKEN
+    + r")*"
 )
 
 SPANISH_HINTS = frozenset(
@@ -170,4 +172,6 @@ def parse(text: str) -> Document:
 
 def name_runs(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
     """Spans of runs of capitalised words ("Kansas City Police Department", "Mario Meléndez")."""
-    return [(m.start(), m.end()) for m in _RUN.finditer(text, start, len(text) if end is None else end)]
+    return [
+        (m.start(), m.end()) for m in _RUN.finditer(text, start, len(text) if end is None else end)
+    ]
