@@ -150,9 +150,9 @@ class KeyframePicker:
 
     def _grid_left(self, time: float) -> int:
         """How many grid frames are still to come, so scene changes leave room for them."""
-        if not self.duration:
+        if not self.duration or self.next_grid >= self.duration:
             return 0
-        return max(0, int((self.duration - self.next_grid) / self.grid) + 1)
+        return int((self.duration - self.next_grid - 1e-6) // self.grid) + 1
 
 
 def extract_keyframes(
