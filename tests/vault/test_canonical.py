@@ -149,3 +149,30 @@ def test_deep_nesting_is_a_value_error() -> None:
         value = [value]
     with pytest.raises(ValueError, match="nested too deeply"):
         canonical_json(value)
+
+
+_fast_domain = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**53 - 1), max_value=2**53 - 1)
+    | st.text(),
+    lambda children: st.lists(children, max_size=5)
+    | st.dictionaries(st.text(max_size=8), children, max_size=5),
+    max_leaves=30,
+)
+
+
+@given(_fast_domain)
+def test_fast_path_is_byte_identical_to_rfc8785(value: object) -> None:
+    """The standard-library fast path must never disagree with the reference implementation."""
+    import rfc8785
+
+    from testigo.vault.canonical import _fast_canonical
+
+    fast = _fast_canonical(value)
+    try:
+        reference = rfc8785.dumps(value)
+    except (ValueError, TypeError):
+        assert fast is None  # e.g. lone surrogates: the fast path must refuse them too
+        return
+    assert fast is None or fast == reference

@@ -60,7 +60,7 @@ def _wait_for(path: Path, proc: subprocess.Popen[bytes], limit: float = 60.0) ->
     deadline = time.monotonic() + limit
     while not path.exists():
         if proc.poll() is not None:
-            out, err = proc.communicate()
+            _out, err = proc.communicate()
             raise AssertionError(f"child exited early: {err.decode()[-2000:]}")
         if time.monotonic() > deadline:
             proc.kill()

@@ -36,6 +36,9 @@ def canonical_json(obj: Any) -> bytes:
     for anything else: NaN or infinite floats, out-of-range integers, non-string keys, lone
     surrogates, bytes, sets, arbitrary objects, or nesting too deep to encode.
     """
+    fast = _fast_canonical(obj)
+    if fast is not None:
+        return fast
     try:
         out: bytes = rfc8785.dumps(obj)
     except RecursionError:
@@ -47,6 +50,52 @@ def canonical_json(obj: Any) -> bytes:
         _explain(obj)
         raise ValueError("value cannot be encoded as canonical JSON (RFC 8785)") from None
     return out
+
+
+_SURROGATE_START = chr(0xD800)
+
+
+def _fast_safe(obj: Any) -> bool:
+    """True when the standard library's sorted, compact JSON is exactly RFC 8785 for ``obj``.
+
+    That holds for None, booleans, safe integers, and strings made of characters below U+D800
+    (where code-point order equals UTF-16 order and no surrogates can appear), in dicts and lists.
+    Floats and anything else take the ``rfc8785`` path. Iterative, because it runs on every
+    ledger append.
+    """
+    stack = [obj]
+    pop = stack.pop
+    push_all = stack.extend
+    limit = _MAX_SAFE_INTEGER
+    while stack:
+        value = pop()
+        kind = type(value)
+        if kind is str:
+            if not value.isascii() and max(value) >= _SURROGATE_START:
+                return False
+        elif kind is int:
+            if not -limit <= value <= limit:
+                return False
+        elif kind is dict:
+            for key in value:
+                if type(key) is not str or (not key.isascii() and max(key) >= _SURROGATE_START):
+                    return False
+            push_all(value.values())
+        elif kind is list or kind is tuple:
+            push_all(value)
+        elif value is not None and value is not True and value is not False:
+            return False
+    return True
+
+
+def _fast_canonical(obj: Any) -> bytes | None:
+    if not _fast_safe(obj):
+        return None
+    try:
+        text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    except (RecursionError, ValueError):
+        return None  # too deep or circular: the reference path explains the problem
+    return text.encode("utf-8")
 
 
 def parse_json(data: bytes | str) -> Any:

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event, func, select, text, tuple_
+from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
 
 from testigo.db.models import Checkpoint as CheckpointRow
-from testigo.db.models import LedgerEntry, LedgerNode, LedgerSubject
+from testigo.db.models import LedgerEntry, LedgerSubject
 from testigo.errors import NotFoundError, UsageError
 from testigo.vault import merkle
 from testigo.vault.canonical import canonical_json
@@ -116,12 +116,16 @@ def node_reader(session: Session) -> merkle.NodeReader:
             return []
         found: dict[tuple[int, int], bytes] = {}
         unique = list(dict.fromkeys(keys))
-        for start in range(0, len(unique), 400):
-            batch = unique[start : start + 400]
-            rows = session.execute(
-                select(LedgerNode.level, LedgerNode.idx, LedgerNode.hash).where(
-                    tuple_(LedgerNode.level, LedgerNode.idx).in_(batch)
-                )
+        mark = "?" if session.get_bind().dialect.paramstyle == "qmark" else "%s"
+        connection = session.connection()
+        for start in range(0, len(unique), 200):
+            batch = unique[start : start + 200]
+            # Plain SQL, one (level, idx) primary-key lookup per term: compiling a fresh
+            # SQLAlchemy expression for every proof would cost more than the proof itself.
+            where = " OR ".join(f"(level = {mark} AND idx = {mark})" for _ in batch)
+            params = tuple(value for key in batch for value in key)
+            rows = connection.exec_driver_sql(
+                f"SELECT level, idx, hash FROM ledger_nodes WHERE {where}", params
             )
             for level, idx, digest in rows:
                 found[(level, idx)] = bytes(digest)
@@ -139,9 +143,30 @@ def lock_ledger(session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_LEDGER_LOCK})
 
 
+def _cursor(session: Session) -> Any:
+    """A DB-API cursor on the session's own connection, inside its transaction.
+
+    The append path talks to the driver directly: at thousands of appends per second the
+    statement overhead of the SQL toolkit would dominate the cost of hashing.
+    """
+    return session.connection().connection.cursor()
+
+
 def tree_size(session: Session) -> int:
-    value = session.execute(select(func.max(LedgerEntry.seq))).scalar_one_or_none()
+    cursor = _cursor(session)
+    try:
+        cursor.execute("SELECT max(seq) FROM ledger_entries")
+        value = cursor.fetchone()[0]
+    finally:
+        cursor.close()
     return 0 if value is None else int(value) + 1
+
+
+def _insert_sql(session: Session, table: str, columns: Sequence[str]) -> str:
+    """A driver-level INSERT: executemany with tuples, no per-row SQLAlchemy processing."""
+    style = session.get_bind().dialect.paramstyle
+    marks = ", ".join("?" if style == "qmark" else "%s" for _ in columns)
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
 
 
 def append_entries(session: Session, entries: Iterable[NewEntry]) -> list[AppendedEntry]:
@@ -165,32 +190,37 @@ def append_entries(session: Session, entries: Iterable[NewEntry]) -> list[Append
             frontier = frontier.copy()
         time = utc_now()
         appended: list[AppendedEntry] = []
-        entry_rows: list[dict[str, Any]] = []
-        subject_rows: list[dict[str, Any]] = []
-        node_rows: list[dict[str, Any]] = []
+        entry_rows: list[tuple[int, str, str, str, bytes, bytes]] = []
+        subject_rows: list[tuple[str, int]] = []
+        node_rows: list[tuple[int, int, bytes]] = []
         for offset, entry in enumerate(items):
             seq = size + offset
             body = build_body(seq, entry, time)
             leaf = merkle.leaf_hash(body)
-            for level, idx, digest in frontier.append(leaf):
-                node_rows.append({"level": level, "idx": idx, "hash": digest})
-            entry_rows.append(
-                {
-                    "seq": seq,
-                    "entry_type": entry.entry_type,
-                    "actor": entry.actor,
-                    "created_at": time,
-                    "body": body,
-                    "leaf_hash": leaf,
-                }
-            )
-            subject_rows.extend({"subject": s, "seq": seq} for s in sorted(set(entry.subjects)))
+            node_rows.extend(frontier.append(leaf))
+            entry_rows.append((seq, entry.entry_type, entry.actor, time, body, leaf))
+            subject_rows.extend((s, seq) for s in sorted(set(entry.subjects)))
             appended.append(AppendedEntry(seq=seq, body=body, leaf_hash=leaf))
-        session.execute(LedgerEntry.__table__.insert(), entry_rows)
-        session.execute(LedgerNode.__table__.insert(), node_rows)
-        if subject_rows:
-            session.execute(LedgerSubject.__table__.insert(), subject_rows)
-        session.flush()
+        # Driver-level executemany: SQLAlchemy's per-row work would cost more than the hashing.
+        cursor = _cursor(session)
+        try:
+            cursor.executemany(
+                _insert_sql(
+                    session,
+                    "ledger_entries",
+                    ("seq", "entry_type", "actor", "created_at", "body", "leaf_hash"),
+                ),
+                entry_rows,
+            )
+            cursor.executemany(
+                _insert_sql(session, "ledger_nodes", ("level", "idx", "hash")), node_rows
+            )
+            if subject_rows:
+                cursor.executemany(
+                    _insert_sql(session, "ledger_subjects", ("subject", "seq")), subject_rows
+                )
+        finally:
+            cursor.close()
         # The new right edge is trusted by other transactions only once this one commits.
         session.info[_PENDING] = (cache, frontier)
     return appended

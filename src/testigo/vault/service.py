@@ -9,12 +9,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from testigo.config import Settings
 from testigo.db import engine as db
 from testigo.db.models import Checkpoint as CheckpointRow
+from testigo.db.models import LedgerEntry
 from testigo.errors import NotInitializedError, StorageError
 from testigo.vault import ledger
 from testigo.vault.blobs import BlobStore, open_blob_store
@@ -57,6 +58,8 @@ class Vault:
     def checkpoint(self, *, force: bool = False) -> CheckpointRow:
         """Sign the ledger as it is now; reuse the newest checkpoint if nothing was appended."""
         key = self.signing_key()
+        # Never sign entries that a power loss could still take back.
+        db.make_durable(self.engine)
         with self.transaction() as session:
             ledger.lock_ledger(session)
             size = ledger.tree_size(session)
@@ -70,7 +73,8 @@ class Vault:
             )
             session.add(row)
             session.flush()
-            return row
+        db.make_durable(self.engine)
+        return row
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -129,10 +133,7 @@ def init_vault(settings: Settings, *, actor: str | None = None) -> InitReport:
     vault = open_vault(settings)
     try:
         with vault.transaction() as session:
-            has_genesis = session.scalar(
-                select(ledger.LedgerEntry.seq).where(ledger.LedgerEntry.seq == 0)
-            )
-            if has_genesis is None:
+            if session.get(LedgerEntry, 0) is None:
                 ledger.append_entry(
                     session,
                     ledger.NewEntry(

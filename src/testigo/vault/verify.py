@@ -8,7 +8,6 @@ tree (not with stored nodes), and every blob is re-hashed from the store.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from testigo.db.models import Acquisition, EvidenceItem, LedgerEntry, LedgerNode
 from testigo.db.models import Checkpoint as CheckpointRow
 from testigo.errors import TestigoError
 from testigo.vault import merkle
-from testigo.vault.canonical import canonical_json
+from testigo.vault.canonical import canonical_json, parse_json
 from testigo.vault.checkpoint import verify_checkpoint
 from testigo.vault.keys import Verifier
 from testigo.vault.ledger import node_reader
@@ -226,7 +225,7 @@ def _verify_ledger(
 def _check_body(row: LedgerEntry, body: bytes, report: VerifyReport) -> dict[str, Any] | None:
     subject = f"entry {row.seq}"
     try:
-        data = json.loads(body)
+        data = parse_json(body)
         canonical = canonical_json(data)
     except (ValueError, TypeError):
         report.problems.append(Problem("ledger", subject, "the entry is not valid JSON"))
@@ -386,7 +385,11 @@ def _verify_evidence_rows(
                 Problem("evidence", subject, "no ledger entry records this item")
             )
             continue
-        for key, value in (("size", item.size), ("media_type", item.media_type)):
+        recorded: tuple[tuple[str, object], ...] = (
+            ("size", item.size),
+            ("media_type", item.media_type),
+        )
+        for key, value in recorded:
             if entry.params.get(key) != value:
                 report.problems.append(
                     Problem(
@@ -409,26 +412,26 @@ def _verify_evidence_rows(
     for acq in session.scalars(select(Acquisition).execution_options(yield_per=5000)):
         subject = f"acquisition {acq.id}"
         entry = entries.get(acq.ledger_seq)
-        item = items.get(acq.item_id)
-        if entry is None or item is None or f"sha256:{item.sha256}" not in entry.subjects:
+        owner = items.get(acq.item_id)
+        if entry is None or owner is None or f"sha256:{owner.sha256}" not in entry.subjects:
             report.problems.append(Problem("evidence", subject, "no ledger entry records it"))
             continue
-        checks = (
+        checks: tuple[tuple[str, object], ...] = (
             ("original_name", acq.original_name),
             ("acquired_from", acq.acquired_from),
             ("note", acq.note),
             ("method", acq.method),
             ("incident", acq.incident_id),
         )
-        for key, value in checks:
-            if entry.params.get(key) != value:
+        for key, expected_value in checks:
+            if entry.params.get(key) != expected_value:
                 report.problems.append(
                     Problem(
                         "evidence",
                         subject,
                         f"the {key} differs from ledger entry {acq.ledger_seq}",
                         expected=str(entry.params.get(key)),
-                        found=str(value),
+                        found=str(expected_value),
                     )
                 )
         if entry.actor != acq.acquired_by:

@@ -1,0 +1,126 @@
+"""Derived items: a transcript, a keyframe, a redacted copy. New items that name their parents.
+
+Originals are never changed; anything computed from them is stored as a new content-addressed
+item, with an ``evidence.derive`` ledger entry that records the parents' hashes and the exact
+parameters of the derivation, so anyone can see (and redo) how it was made.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from typing import Any, BinaryIO
+
+from sqlalchemy import select
+
+from testigo.db.models import EvidenceItem, IncidentItem, ItemParent
+from testigo.errors import NotFoundError, UsageError
+from testigo.vault import ledger
+from testigo.vault.blobs import ProgressCallback
+from testigo.vault.ingest import IngestResult, _SniffingReader
+from testigo.vault.mediatype import detect_media_type
+from testigo.vault.service import Vault
+
+
+def store_derived(
+    vault: Vault,
+    content: bytes | BinaryIO,
+    *,
+    parents: Sequence[int],
+    derivation: str,
+    params: Mapping[str, Any],
+    actor: str,
+    media_type: str | None = None,
+    kind: str = "derived",
+    details: Mapping[str, Any] | None = None,
+    progress: ProgressCallback | None = None,
+) -> IngestResult:
+    """Store ``content`` as an item derived from ``parents`` by ``derivation`` with ``params``.
+
+    If identical content already exists (the same thumbnail computed twice), the existing item is
+    reused and the derivation is still ledgered, so the record of what was done stays complete.
+    Derived items join the incidents their parents belong to.
+    """
+    if not parents:
+        raise UsageError("a derived item must name at least one parent")
+    if not derivation or len(derivation) > 64:
+        raise UsageError("a derivation needs a name of at most 64 characters")
+    with vault.reading() as session:
+        parent_rows = {
+            p.id: p
+            for p in session.scalars(select(EvidenceItem).where(EvidenceItem.id.in_(parents)))
+        }
+    missing = [p for p in parents if p not in parent_rows]
+    if missing:
+        raise NotFoundError(f"the parent item(s) {missing} do not exist")
+    stream: BinaryIO = io.BytesIO(content) if isinstance(content, bytes | bytearray) else content
+    reader = _SniffingReader(stream)
+    blob = vault.blobs.put_stream(reader, progress=progress)  # type: ignore[arg-type]
+    detected = media_type or detect_media_type(reader.head)
+    parent_hashes = [parent_rows[p].sha256 for p in parents]
+    with vault.transaction() as session:
+        item = session.scalars(
+            select(EvidenceItem).where(EvidenceItem.sha256 == blob.sha256)
+        ).first()
+        entry = ledger.append_entry(
+            session,
+            ledger.NewEntry(
+                entry_type="evidence.derive",
+                actor=actor,
+                subjects=[f"sha256:{blob.sha256}", *(f"sha256:{h}" for h in parent_hashes)],
+                params={
+                    "sha256": blob.sha256,
+                    "size": blob.size,
+                    "media_type": detected if item is None else item.media_type,
+                    "derivation": derivation,
+                    "parents": parent_hashes,
+                    "parameters": dict(params),
+                    "duplicate": item is not None,
+                },
+            ),
+        )
+        now = ledger.utc_now()
+        duplicate = item is not None
+        if item is None:
+            item = EvidenceItem(
+                sha256=blob.sha256,
+                size=blob.size,
+                media_type=detected,
+                kind=kind,
+                flags={},
+                details={"derivation": derivation, **(dict(details) if details else {})},
+                created_at=now,
+                ledger_seq=entry.seq,
+            )
+            session.add(item)
+            session.flush()
+            for parent_id in dict.fromkeys(parents):
+                session.add(ItemParent(item_id=item.id, parent_id=parent_id, relation=derivation))
+        incident_ids = set(
+            session.scalars(
+                select(IncidentItem.incident_id).where(IncidentItem.item_id.in_(parents))
+            )
+        )
+        for incident_id in sorted(incident_ids):
+            if session.get(IncidentItem, (incident_id, item.id)) is None:
+                session.add(IncidentItem(incident_id=incident_id, item_id=item.id, added_at=now))
+        session.flush()
+        return IngestResult(
+            path=derivation,
+            sha256=blob.sha256,
+            size=blob.size,
+            media_type=item.media_type,
+            item_id=item.id,
+            acquisition_id=0,
+            ledger_seq=entry.seq,
+            duplicate=duplicate,
+            flags=[],
+        )
+
+
+def parents_of(vault: Vault, item_id: int) -> list[tuple[int, str]]:
+    with vault.reading() as session:
+        rows = session.execute(
+            select(ItemParent.parent_id, ItemParent.relation).where(ItemParent.item_id == item_id)
+        )
+        return [(int(p), str(r)) for p, r in rows]
