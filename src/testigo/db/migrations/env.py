@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
+import testigo.db.all_models  # noqa: F401  (registers every table)
 from testigo.db.models import Base
 
 config = context.config

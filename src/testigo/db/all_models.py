@@ -1,0 +1,5 @@
+"""Imports every module that defines tables, so the metadata (and Alembic) sees all of them."""
+
+from __future__ import annotations
+
+from testigo.db import models  # noqa: F401
