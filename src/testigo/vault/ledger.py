@@ -7,6 +7,7 @@ serialised (SQLite's write lock, a PostgreSQL advisory lock) so sequence numbers
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -82,6 +83,7 @@ class _FrontierCache:
 _CACHE: dict[str, _FrontierCache] = {}
 _CACHE_LOCK = threading.Lock()
 _PENDING = "testigo.ledger.pending_frontier"
+_URL_KEYS: dict[int, str] = {}
 
 
 @event.listens_for(Session, "after_commit")
@@ -99,8 +101,10 @@ def _drop_frontier(session: Session) -> None:
 
 
 def _cache_for(session: Session) -> _FrontierCache:
-    bind = session.get_bind()
-    key = bind.engine.url.render_as_string(hide_password=True)
+    engine = session.get_bind().engine
+    key = _URL_KEYS.get(id(engine))
+    if key is None:
+        key = _URL_KEYS[id(engine)] = engine.url.render_as_string(hide_password=True)
     with _CACHE_LOCK:
         cache = _CACHE.get(key)
         if cache is None:
@@ -162,11 +166,15 @@ def tree_size(session: Session) -> int:
     return 0 if value is None else int(value) + 1
 
 
-def _insert_sql(session: Session, table: str, columns: Sequence[str]) -> str:
-    """A driver-level INSERT: executemany with tuples, no per-row SQLAlchemy processing."""
-    style = session.get_bind().dialect.paramstyle
-    marks = ", ".join("?" if style == "qmark" else "%s" for _ in columns)
+@functools.cache
+def _insert_sql_for(paramstyle: str, table: str, columns: tuple[str, ...]) -> str:
+    marks = ", ".join("?" if paramstyle == "qmark" else "%s" for _ in columns)
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
+
+
+def _insert_sql(session: Session, table: str, columns: tuple[str, ...]) -> str:
+    """A driver-level INSERT: executemany with tuples, no per-row SQLAlchemy processing."""
+    return _insert_sql_for(session.get_bind().dialect.paramstyle, table, columns)
 
 
 def append_entries(session: Session, entries: Iterable[NewEntry]) -> list[AppendedEntry]:
