@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP) sysdeps
 
 # System packages the tests and the app use, installed only when missing (Debian, as root).
-SYSTEM_TOOLS := espeak-ng:espeak-ng
+SYSTEM_TOOLS := espeak-ng:espeak-ng chromium:chromium
 sysdeps:
 	@missing=""; for pair in $(SYSTEM_TOOLS); do cmd=$${pair%%:*}; pkg=$${pair##*:}; \
 	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
