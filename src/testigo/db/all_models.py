@@ -3,3 +3,4 @@
 from __future__ import annotations
 
 from testigo.db import models  # noqa: F401
+from testigo.records import models as records_models  # noqa: F401

@@ -151,6 +151,18 @@ class Incident(Base):
     title: Mapped[str] = mapped_column(String(500))
     created_at: Mapped[str] = mapped_column(String(40))
     created_by: Mapped[str] = mapped_column(String(200))
+    # The record (revision 0002): vocabularies in testigo.records.vocab, places in incident_places.
+    summary: Mapped[str | None] = mapped_column(Text)
+    start_time: Mapped[str | None] = mapped_column(String(40))
+    end_time: Mapped[str | None] = mapped_column(String(40))
+    time_precision: Mapped[str | None] = mapped_column(String(16))
+    place_label: Mapped[str | None] = mapped_column(String(300))
+    place_precision: Mapped[str | None] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="reported", server_default="reported")
+    confidentiality: Mapped[str] = mapped_column(
+        String(16), default="restricted", server_default="restricted"
+    )
+    updated_at: Mapped[str | None] = mapped_column(String(40))
 
 
 class IncidentItem(Base):
