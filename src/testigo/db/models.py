@@ -51,6 +51,7 @@ APPEND_ONLY_TABLES = (
     "evidence_items",
     "item_parents",
     "acquisitions",
+    "checkpoint_timestamps",
 )
 
 
@@ -177,3 +178,16 @@ class IncidentItem(Base):
 
 Index("ix_item_parents_parent", ItemParent.parent_id)
 Index("ix_incident_items_item", IncidentItem.item_id)
+
+
+class CheckpointTimestamp(Base):
+    """An RFC 3161 timestamp token over a checkpoint's signed note, from a configured TSA."""
+
+    __tablename__ = "checkpoint_timestamps"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    checkpoint_id: Mapped[int] = mapped_column(ForeignKey("checkpoints.id"), index=True)
+    tsa_url: Mapped[str] = mapped_column(String(1000))
+    response: Mapped[bytes] = mapped_column(LargeBinary)
+    gen_time: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[str] = mapped_column(String(40))

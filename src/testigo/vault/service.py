@@ -74,6 +74,10 @@ class Vault:
             session.add(row)
             session.flush()
         db.make_durable(self.engine)
+        if os.environ.get("TESTIGO_TSA_URL", "").strip():
+            from testigo.vault.timestamping import timestamp_quietly
+
+            timestamp_quietly(self, row)
         return row
 
     def dispose(self) -> None:
