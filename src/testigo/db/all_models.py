@@ -5,3 +5,4 @@ from __future__ import annotations
 from testigo.db import models  # noqa: F401
 from testigo.jobs import models as _jobs_models  # noqa: F401
 from testigo.records import models as records_models  # noqa: F401
+from testigo.web import models as _web_models  # noqa: F401
