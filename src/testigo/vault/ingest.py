@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from testigo.db.models import Acquisition, EvidenceItem, Incident, IncidentItem
 from testigo.errors import NotFoundError, RefusedInputError, TestigoError, UsageError
+from testigo.jobs.auto import queue_analysis_after_ingest
 from testigo.vault import ledger
 from testigo.vault.blobs import ProgressCallback, StoredBlob
 from testigo.vault.mediatype import SNIFF_BYTES, detect_media_type, extension_mismatch
@@ -291,7 +292,7 @@ def record_receipt(
                 IncidentItem(incident_id=acquired.incident_id, item_id=item.id, added_at=now)
             )
         session.flush()
-        return IngestResult(
+        result = IngestResult(
             path=name or "",
             sha256=blob.sha256,
             size=blob.size,
@@ -302,6 +303,8 @@ def record_receipt(
             duplicate=duplicate,
             flags=flags,
         )
+    queue_analysis_after_ingest(vault, result)
+    return result
 
 
 def ingest_file(

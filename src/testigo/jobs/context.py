@@ -1,0 +1,99 @@
+"""What a step function gets: the job, a way to report progress, and the one commit it makes.
+
+A step computes everything first (the media library returns whole results or raises), stores any
+derived files, and then commits its annotations together with the job's success in one
+transaction. ``check()`` between chunks of work raises if the job was cancelled, lost its lease,
+or the worker is stopping, so an abandoned job never commits anything.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from testigo.jobs import queue
+from testigo.jobs.results import NewAnnotation, WrittenBatch, write_annotations
+from testigo.vault.service import Vault
+
+ANALYSIS_ACTOR = "testigo:analysis"
+
+
+@dataclass
+class StepOutput:
+    """A step's results: annotations, a short JSON summary for the job row, ledger parameters."""
+
+    annotations: list[NewAnnotation] = field(default_factory=list)
+    result: dict[str, Any] = field(default_factory=dict)
+    ledger_params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class StepContext:
+    vault: Vault
+    job_id: int
+    step: str
+    item_id: int
+    params: dict[str, Any]
+    owner: str
+    attempt: int = 1
+    actor: str = ANALYSIS_ACTOR
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    lost: threading.Event = field(default_factory=threading.Event)
+    stopping: threading.Event = field(default_factory=threading.Event)
+    committed: WrittenBatch | None = None
+    committed_flag: bool = False
+    fraction: float = 0.0
+    message: str | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    on_progress: Callable[[float, str | None], None] | None = None
+
+    def check(self) -> None:
+        """Stop here if the job may not go on (cancelled, taken over, worker stopping)."""
+        if self.cancelled.is_set():
+            raise queue.JobCancelled(f"job {self.job_id} was cancelled")
+        if self.lost.is_set():
+            raise queue.JobLost(f"job {self.job_id} is no longer leased to this worker")
+        if self.stopping.is_set():
+            raise queue.JobInterrupted(f"job {self.job_id} interrupted: the worker is stopping")
+
+    def progress(self, fraction: float, message: str | None = None) -> None:
+        """Record progress (0-1); written to the job row by the heartbeat, never blocking."""
+        with self._lock:
+            self.fraction = max(0.0, min(1.0, fraction))
+            if message is not None:
+                self.message = message[:500]
+        if self.on_progress is not None:
+            self.on_progress(self.fraction, message)
+        self.check()
+
+    def snapshot(self) -> tuple[float, str | None]:
+        with self._lock:
+            return self.fraction, self.message
+
+    def commit(self, output: StepOutput) -> StepOutput:
+        """Store the annotations and mark the job succeeded, all in one transaction."""
+        self.check()
+        with self.vault.transaction() as session:
+            batch = write_annotations(
+                session,
+                output.annotations,
+                actor=self.actor,
+                params={
+                    "step": self.step,
+                    "job": self.job_id,
+                    "item_id": self.item_id,
+                    **output.ledger_params,
+                },
+                job_id=self.job_id,
+                about=[self.item_id] if self.item_id else [],
+            )
+            result = dict(output.result)
+            if batch is not None:
+                result["ledger_seq"] = batch.ledger_seq
+                result["annotations"] = len(batch.annotation_ids)
+            queue.complete_in(session, self.job_id, self.owner, result)
+        self.committed = batch
+        self.committed_flag = True
+        return output
