@@ -144,6 +144,7 @@ def _probe_av(
     file: os.PathLike[str], container: av.container.InputContainer, received_at: datetime | None
 ) -> ProbeResult:
     name = os.fspath(file).rsplit("/", 1)[-1]
+    _check_index_within_file(container, name, os.stat(file).st_size)
     tags = {str(k): str(v) for k, v in container.metadata.items()}
     streams: list[StreamInfo] = []
     handlers: list[str] = []
@@ -195,6 +196,23 @@ def _probe_av(
         tags=tags,
         flags=flags,
     )
+
+
+def _check_index_within_file(
+    container: av.container.InputContainer, name: str, size: int
+) -> None:
+    """Refuse a file whose sample index (MP4/MOV, Matroska cues) points past its end."""
+    for stream in container.streams:
+        entries = stream.index_entries
+        count = len(entries)
+        if count == 0:
+            continue
+        last = entries[count - 1]
+        if last.pos >= 0 and last.pos + last.size > size:
+            raise MediaError(
+                f"{name}: the file is truncated: its index points to data up to byte "
+                f"{last.pos + last.size}, but the file has only {size} bytes"
+            )
 
 
 def _stream_info(
