@@ -370,6 +370,9 @@ def incident_list(as_json: JsonOption = False) -> None:
 
 def _register_optional_commands() -> None:
     """Commands from other parts of the project, added when their modules are present."""
+    from testigo.web.cli import register as register_web
+
+    register_web(app)
     from testigo.cli_protect import register as register_protect
 
     register_protect(app)

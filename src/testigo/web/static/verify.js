@@ -1,0 +1,158 @@
+// Checks an item in the browser, trusting nothing but the verifier key: the checkpoint's Ed25519
+// signature (WebCrypto), each ledger entry's leaf hash, and its RFC 9162 inclusion proof.
+"use strict";
+
+(function () {
+  const enc = new TextEncoder();
+
+  function fromHex(text) {
+    if (typeof text !== "string" || !/^([0-9a-f]{2})*$/.test(text)) throw new Error("not hex");
+    const out = new Uint8Array(text.length / 2);
+    for (let i = 0; i < out.length; i++) out[i] = parseInt(text.substr(i * 2, 2), 16);
+    return out;
+  }
+  function toHex(bytes) {
+    return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+  function fromB64(text) {
+    return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+  }
+  function concat(...parts) {
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) { out.set(p, at); at += p.length; }
+    return out;
+  }
+  function equal(a, b) {
+    return a.length === b.length && a.every((x, i) => x === b[i]);
+  }
+  async function sha256(data) {
+    return new Uint8Array(await crypto.subtle.digest("SHA-256", data));
+  }
+  const leafHash = (entry) => sha256(concat(new Uint8Array([0]), entry));
+  const nodeHash = (left, right) => sha256(concat(new Uint8Array([1]), left, right));
+  const half = (n) => Math.floor(n / 2);
+
+  // RFC 9162 section 2.1.3.2: verifying an inclusion proof.
+  async function verifyInclusion(index, size, leaf, path, root) {
+    if (!(Number.isSafeInteger(index) && Number.isSafeInteger(size)) || index >= size) return false;
+    let fn = index;
+    let sn = size - 1;
+    let r = leaf;
+    for (const p of path) {
+      if (p.length !== 32) return false;
+      if (sn === 0) return false;
+      if (fn % 2 === 1 || fn === sn) {
+        r = await nodeHash(p, r);
+        while (fn % 2 === 0 && fn !== 0) { fn = half(fn); sn = half(sn); }
+      } else {
+        r = await nodeHash(r, p);
+      }
+      fn = half(fn);
+      sn = half(sn);
+    }
+    return sn === 0 && equal(r, root);
+  }
+
+  // A C2SP verifier key: name+hex(key id)+base64(0x01 || 32-byte Ed25519 key).
+  async function parseVerifierKey(vkey) {
+    const parts = vkey.trim().split("+");
+    if (parts.length !== 3) throw new Error("the verifier key is malformed");
+    const [name, kidHex, b64] = parts;
+    const raw = fromB64(b64);
+    if (raw.length !== 33 || raw[0] !== 1) throw new Error("the verifier key is not Ed25519");
+    const publicKey = raw.slice(1);
+    const kid = (await sha256(concat(enc.encode(name + "\n"), new Uint8Array([1]), publicKey))).slice(0, 4);
+    if (toHex(kid) !== kidHex) throw new Error("the verifier key's id does not match its key");
+    const key = await crypto.subtle.importKey("raw", publicKey, { name: "Ed25519" }, false, ["verify"]);
+    return { name, kid, key, fingerprint: toHex(await sha256(publicKey)) };
+  }
+
+  // A signed note: body, blank line, signature lines "— name base64(key id || signature)".
+  async function verifyCheckpoint(note, verifier) {
+    const split = note.lastIndexOf("\n\n");
+    if (split < 0 || !note.endsWith("\n")) throw new Error("the checkpoint note is malformed");
+    const body = note.slice(0, split + 1);
+    const lines = note.slice(split + 2, -1).split("\n");
+    let verified = false;
+    for (const line of lines) {
+      if (!line.startsWith("\u2014 ")) throw new Error("a signature line is malformed");
+      const [name, b64] = line.slice(2).split(" ");
+      const raw = fromB64(b64);
+      if (name !== verifier.name || !equal(raw.slice(0, 4), verifier.kid)) continue;
+      const ok = await crypto.subtle.verify({ name: "Ed25519" }, verifier.key, raw.slice(4), enc.encode(body));
+      if (!ok) throw new Error("the checkpoint signature does not match: it was altered or forged");
+      verified = true;
+    }
+    if (!verified) throw new Error("the checkpoint is not signed by the vault's key");
+    const fields = body.split("\n");
+    if (!/^(0|[1-9][0-9]*)$/.test(fields[1])) throw new Error("the checkpoint size is malformed");
+    return { origin: fields[0], size: Number(fields[1]), root: fromB64(fields[2]) };
+  }
+
+  function pinnedKey(origin, vkey) {
+    // The first key seen for a log is remembered; a different one later is a warning sign.
+    const slot = "testigo.vkey." + origin;
+    try {
+      const known = window.localStorage.getItem(slot);
+      if (known === null) { window.localStorage.setItem(slot, vkey); return true; }
+      return known === vkey;
+    } catch (e) {
+      return true;
+    }
+  }
+
+  async function verifyProof(data, expectedSha256) {
+    const verifier = await parseVerifierKey(data.verifier_key);
+    const checkpoint = await verifyCheckpoint(data.checkpoint.note, verifier);
+    if (checkpoint.origin !== data.origin) throw new Error("the checkpoint is for another log");
+    if (expectedSha256 && data.item.sha256 !== expectedSha256) throw new Error("the proof is about another file");
+    if (!data.entries.length) throw new Error("no ledger entry concerns this item");
+    for (const e of data.entries) {
+      const body = fromB64(e.entry_canonical_b64);
+      const leaf = await leafHash(body);
+      if (toHex(leaf) !== e.leaf_hash) throw new Error("entry " + e.seq + ": the leaf hash does not match its bytes");
+      const entry = JSON.parse(new TextDecoder().decode(body));
+      if (entry.seq !== e.seq) throw new Error("entry " + e.seq + ": its number does not match");
+      if (!entry.subjects.includes("sha256:" + data.item.sha256)) throw new Error("entry " + e.seq + " is not about this file");
+      const ok = await verifyInclusion(e.seq, checkpoint.size, leaf, e.proof.map(fromHex), checkpoint.root);
+      if (!ok) throw new Error("entry " + e.seq + ": the inclusion proof does not lead to the signed root");
+    }
+    return { checkpoint, verifier, pinned: pinnedKey(checkpoint.origin, data.verifier_key) };
+  }
+
+  async function onVerify(button) {
+    const id = button.dataset.itemId;
+    const out = document.getElementById("verify-" + id);
+    const labels = document.getElementById("verify-labels");
+    const say = (key, fallback) => (labels && labels.dataset[key]) || fallback;
+    out.dataset.state = "working";
+    out.textContent = say("working", "Checking…");
+    try {
+      const response = await fetch("/api/v1/items/" + encodeURIComponent(id) + "/proof", {
+        credentials: "same-origin",
+        headers: { Accept: "application/json" },
+      });
+      if (!response.ok) throw new Error("the server answered " + response.status);
+      const data = await response.json();
+      const result = await verifyProof(data, null);
+      out.dataset.state = "ok";
+      out.className = "verify-result ok";
+      out.textContent = say("ok", "Verified") + ": " + data.entries.length + " × " +
+        say("entries", "ledger entries") + ", checkpoint " + result.checkpoint.size +
+        ", key " + result.verifier.fingerprint.slice(0, 16) +
+        (result.pinned ? "" : " — " + say("keychanged", "WARNING: the log's key changed since your last visit"));
+    } catch (err) {
+      out.dataset.state = "fail";
+      out.className = "verify-result fail";
+      out.textContent = say("fail", "NOT verified") + ": " + (err && err.message ? err.message : String(err));
+    }
+  }
+
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("button.verify");
+    if (button) onVerify(button);
+  });
+
+  window.testigoVerify = { verifyInclusion, verifyProof, leafHash, nodeHash };
+})();
