@@ -167,15 +167,26 @@ def ingest(
 
 @app.command()
 def verify(
+    bundle: Annotated[
+        Path | None,
+        typer.Argument(help="A bundle (folder or .zip) to check; without it, the whole vault."),
+    ] = None,
     pin: Annotated[
         str | None, typer.Option(help="Require the ledger key to have this SHA-256 fingerprint.")
+    ] = None,
+    tsa_root: Annotated[
+        Path | None,
+        typer.Option("--tsa-root", help="PEM root certificate(s) of the timestamp authority."),
     ] = None,
     no_blobs: Annotated[
         bool, typer.Option("--no-blobs", help="Skip re-hashing stored files.")
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Re-hash every stored file and check the ledger, its tree and its signed checkpoints."""
+    """Check the vault, or a bundle using nothing but the bundle."""
+    if bundle is not None:
+        _verify_bundle(bundle, pin, tsa_root, as_json)
+        return
     from testigo.vault.verify import verify_vault
 
     with vault_session() as vault, _progress(not as_json and err.is_terminal) as progress:
@@ -205,6 +216,79 @@ def verify(
             out.print(f"  [red]✗[/red] {problem}")
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _verify_bundle(path: Path, pin: str | None, tsa_root: Path | None, as_json: bool) -> None:
+    from testigo.share.verify_bundle import verify_bundle
+
+    report = verify_bundle(path, pin=pin, tsa_roots=tsa_root)
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        verdict = "[green]HOLDS[/green]" if report.ok else "[red]DOES NOT HOLD[/red]"
+        out.print(f"Bundle {path}: {verdict}")
+        if report.key_fingerprint:
+            out.print(f"  log key fingerprint {report.key_fingerprint}")
+        for check in report.checks:
+            mark = "[green]✓[/green]" if check.ok else "[red]✗[/red]"
+            out.print(f"  {mark} {check.name}: {check.detail}")
+        for stamp in report.timestamps:
+            out.print(
+                f"  timestamp: checkpoint {stamp['checkpoint_size']} existed by {stamp['time']} "
+                f"({stamp['tsa']})"
+            )
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command("export")
+def export(
+    incident: Annotated[int | None, typer.Argument(help="The incident to export.")] = None,
+    out_path: Annotated[
+        Path, typer.Option("--out", help="Destination folder or .zip file.")
+    ] = Path("bundle"),
+    public: Annotated[
+        bool, typer.Option("--public", help="Only redacted copies and public fields.")
+    ] = False,
+    dataset: Annotated[
+        str | None, typer.Option("--dataset", help="Export all incidents as csv or json instead.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Write a court-ready bundle for an incident, or the public dataset of all incidents."""
+    with vault_session() as vault:
+        if dataset is not None:
+            from testigo.share.dataset import export_dataset
+
+            summary = export_dataset(vault, out_path, fmt=dataset)
+            if as_json:
+                emit_json(summary)
+            else:
+                out.print(f"{summary['rows']} incident(s) written to {summary['path']}")
+            return
+        if incident is None:
+            raise UsageError("name the incident to export, or use --dataset csv|json")
+        from testigo.share.bundle import export_incident
+
+        with _progress(not as_json and err.is_terminal) as progress:
+            task = progress.add_task("exporting", total=None)
+            result = export_incident(
+                vault,
+                incident,
+                out_path,
+                public=public,
+                actor=load_settings().actor,
+                progress=lambda msg: progress.update(task, description=msg[:60]),
+            )
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        kind = "public bundle" if public else "bundle"
+        out.print(
+            f"Wrote {kind} {result.path}: {len(result.files)} files, {result.total_bytes:,} bytes "
+            f"of evidence, {result.entries} ledger entries proven at size {result.checkpoint_size}"
+            + (f", {result.timestamps} timestamp(s)" if result.timestamps else "")
+        )
 
 
 @log_app.command("show")
@@ -376,8 +460,11 @@ def _register_optional_commands() -> None:
     from testigo.cli_protect import register as register_protect
 
     register_protect(app)
+    from testigo.cli_jobs import register as register_jobs
+
+    register_jobs(app)
     try:
-        from testigo.cli_article import article_app
+        from testigo.cli_article import article_app  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         return
     app.add_typer(article_app, name="article")
