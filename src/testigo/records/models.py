@@ -62,7 +62,7 @@ class Source(Base):
 
 
 class Organization(Base):
-    """An agency, department, court or office; ``key`` is the vocabulary key ("ice", "police:...")."""
+    """An agency, department, court or office; ``key`` is its vocabulary key ("ice")."""
 
     __tablename__ = "organizations"
 
