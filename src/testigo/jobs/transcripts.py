@@ -25,6 +25,7 @@ from testigo.vault.derive import store_derived
 from testigo.vault.service import Vault
 
 TRANSCRIPT_MEDIA_TYPE = "application/vnd.testigo.transcript+json"
+MAX_CAPTION_BYTES = 20 * 1024 * 1024
 CAPTION_MEDIA_TYPES = {".vtt": "text/vtt", ".srt": "application/x-subrip"}
 
 
