@@ -120,6 +120,7 @@ def write_video(
     preset: str = "ultrafast",
     crf: int = 23,
     timestamps_ms: Sequence[int] | None = None,
+    input_format: str = "rgb24",
 ) -> Path:
     """Encode RGB frames (and optionally mono float audio in [-1, 1]) into a file.
 
@@ -136,6 +137,8 @@ def write_video(
         iterator = iter(frames)
         first = next(iterator)
         height, width = first.shape[:2]
+        if input_format == "yuv420p":
+            height = height * 2 // 3
         stream = cast(av.video.stream.VideoStream, container.add_stream(codec, rate=fps))
         stream.width = width
         stream.height = height
@@ -151,7 +154,7 @@ def write_video(
             audio_stream = container.add_stream("aac", rate=sample_rate)
             audio_stream.layout = "mono"
         for number, rgb in enumerate(_chain(first, iterator)):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format=input_format)
             if timestamps_ms is not None:
                 frame.pts = timestamps_ms[number]
                 frame.time_base = Fraction(1, 1000)
@@ -346,3 +349,48 @@ def absurd_y4m(path: Path, width: int = 16_000, height: int = 9_000) -> Path:
     path.write_bytes(f"YUV4MPEG2 W{width} H{height} F30:1 Ip A1:1 C420jpeg\nFRAME\n".encode()
                      + b"\x00" * 64)
     return path
+
+
+def fast_yuv_frames(
+    seconds: float,
+    *,
+    width: int = 1280,
+    height: int = 720,
+    fps: int = 30,
+    scene_seconds: float = 4.0,
+    seed: int = 0,
+) -> Iterator[Array]:
+    """Like :func:`synth_frames` but as ready ``yuv420p`` planes, cheap enough for long videos.
+
+    Each scene is drawn and converted once; per frame only the moving block is painted.
+    """
+    total = round(seconds * fps)
+    per_scene = max(1, round(scene_seconds * fps))
+    base: Array = np.zeros((height * 3 // 2, width), np.uint8)
+    block_yuv = (0, 0, 0)
+    scene: Scene | None = None
+    bw, bh = width // 6 // 2 * 2, height // 5 // 2 * 2
+    for index in range(total):
+        step = index % per_scene
+        if step == 0:
+            scene = draw_scene(width, height, seed * 100_003 + index // per_scene,
+                               text=f"SCENE {index // per_scene}")
+            rgb_frame = av.VideoFrame.from_ndarray(scene.background, format="rgb24")
+            base = rgb_frame.reformat(format="yuv420p").to_ndarray()
+            r, g, b = scene.block_color
+            block_yuv = (
+                int(0.257 * r + 0.504 * g + 0.098 * b + 16),
+                int(-0.148 * r - 0.291 * g + 0.439 * b + 128),
+                int(0.439 * r - 0.368 * g - 0.071 * b + 128),
+            )
+        assert scene is not None
+        frame = base.copy()
+        x = (scene.block_start[0] + scene.block_velocity[0] * step) % (2 * (width - bw))
+        y = (scene.block_start[1] + scene.block_velocity[1] * step) % (2 * (height - bh))
+        x = (x if x < width - bw else 2 * (width - bw) - x) // 2 * 2
+        y = (y if y < height - bh else 2 * (height - bh) - y) // 2 * 2
+        frame[y : y + bh, x : x + bw] = block_yuv[0]
+        chroma = frame[height:].reshape(2, height // 2, width // 2)
+        chroma[0, y // 2 : (y + bh) // 2, x // 2 : (x + bw) // 2] = block_yuv[1]
+        chroma[1, y // 2 : (y + bh) // 2, x // 2 : (x + bw) // 2] = block_yuv[2]
+        yield frame

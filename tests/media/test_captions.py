@@ -15,7 +15,7 @@ I have a warrant.
 {\\an8}Show me the warrant.
 """
 
-VTT = """WEBVTT
+VTT = b"""WEBVTT
 Language: es
 
 NOTE written by the platform
@@ -27,7 +27,7 @@ intro
 
 00:00:03.000 --> 00:00:04.000
 &iquest;Tiene una orden?
-""".encode()
+"""
 
 
 def test_srt() -> None:

@@ -8,13 +8,13 @@ import pytest
 from PIL import Image
 
 from testigo.errors import RefusedInputError
-from testigo.media import MediaError, ocr_image, ocr_video
+from testigo.media import MediaError, TextBox, ocr_image, ocr_video
 
 from . import synth
 
 
-def _joined(boxes: list[object]) -> str:
-    return " ".join(getattr(b, "text", "") for b in boxes).replace(" ", "").upper()
+def _joined(boxes: list[TextBox]) -> str:
+    return " ".join(b.text for b in boxes).replace(" ", "").upper()
 
 
 def test_reads_badge_and_plate() -> None:

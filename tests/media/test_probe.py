@@ -126,7 +126,9 @@ def test_image_exif(tmp_path: Path) -> None:
 
 
 def test_image_without_zone_or_gps(tmp_path: Path) -> None:
-    path = synth.exif_jpeg(tmp_path / "p.jpg", offset=None, latitude=None, software="Adobe Photoshop")
+    path = synth.exif_jpeg(
+        tmp_path / "p.jpg", offset=None, latitude=None, software="Adobe Photoshop"
+    )
     codes = probe(path).flag_codes()
     assert "creation_time_zone_unknown" in codes
     assert "no_location" in codes

@@ -103,7 +103,7 @@ def test_whisper_needs_a_model_folder(
     empty = tmp_path / "empty"
     empty.mkdir()
     monkeypatch.setenv(WHISPER_MODEL_ENV, str(empty))
-    with pytest.raises(MediaError, match="model.bin"):
+    with pytest.raises(MediaError, match=r"model\.bin"):
         transcribe(speech_video, language="es")
 
 
