@@ -17,7 +17,9 @@ from testigo.records.vocab import EventKind
 KIND_PATTERNS: list[tuple[EventKind, re.Pattern[str]]] = [
     (EventKind.DOCUMENT_REQUEST, re.compile(
         r"\b(?:ask(?:ed|ing)?|demand(?:ed|ing)?|request(?:ed|ing)?)\b[^.]{0,40}\b(?:documents?|"
-        r"documentation|papers|ID|identification|license|pasaporte|documentos)\b", re.I)),
+        r"documentation|papers|ID|identification|license|pasaporte|documentos)\b|"
+        r"\b(?:ha[sd]|have|show(?:ed)?|present(?:ed)?)\s+(?:\w+\s+){0,2}(?:an?\s+)?"
+        r"(?:\w+\s+)?warrant\b", re.I)),
     (EventKind.INJURY, re.compile(
         r"\b(?:suffered|injur(?:ed|ies|y)|cuts|bruis(?:es|ed)|bleeding|hospitali[sz]ed|"
         r"blacked\s+out|lost\s+consciousness|seizure)\b", re.I)),

@@ -37,7 +37,7 @@ from testigo.vault.ingest import Acquired, store_stream
 from testigo.vault.service import Vault
 
 TEXT_MEDIA_TYPE = "text/plain; charset=utf-8"
-SUBJECT_ROLES = ("arrested", "detained", "subject", "family")
+OFFICIAL_ROLES = ("officer", "official", "spokesperson", "journalist", "lawyer", "attorney")
 
 
 @dataclass
@@ -160,7 +160,7 @@ def import_article(
             place = (
                 place_for(session, journal, loc.city, loc.state, loc.country) if loc.city else None
             )
-            names = [p.name for p in extraction.people if p.role in SUBJECT_ROLES]
+            names = [p.name for p in extraction.people if p.role not in OFFICIAL_ROLES]
             incident_id = find_joinable(session, names, place.key if place else None, date_value)
             joined = incident_id is not None
         if incident_id is None:

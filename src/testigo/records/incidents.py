@@ -28,6 +28,8 @@ from testigo.vault import ledger
 from testigo.vault.service import Vault
 
 MAX_TITLE = 500
+# People whose shared name ties two accounts to one encounter (not officials quoted in both).
+JOIN_ROLES = [r.value for r in (Role.SUBJECT, Role.FAMILY, Role.WITNESS, Role.OTHER)]
 EDITABLE: dict[str, Any] = {
     "title": None,
     "summary": None,
@@ -247,7 +249,7 @@ def find_joinable(
         select(PersonRole.incident_id, Person.name)
         .join(Person, Person.id == PersonRole.person_id)
         .where(
-            PersonRole.role.in_([Role.SUBJECT.value, Role.FAMILY.value]),
+            PersonRole.role.in_(JOIN_ROLES),
             Person.name.is_not(None),
             or_(*(Person.name.ilike(f"%{t}%") for t in tokens))
             | Person.surname_key.in_(sorted(tokens)),

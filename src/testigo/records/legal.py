@@ -47,7 +47,7 @@ NOT_SHOWN = re.compile(
     re.IGNORECASE,
 )
 SHOWN = re.compile(
-    r"\b(?:showed|presented|produced|handed)\s+(?:him|her|them|the\s+\w+\s+)?(?:\s*(?:a|the))?\s*"
+    r"\b(?:showed|presented|produced|handed)\s+(?:him|her|them|the\s+\w+\s+)?(?:\s*(?:an?|the))?\s*"
     r"(?:copy\s+of\s+the\s+)?(?:judicial\s+|administrative\s+)?warrant\b",
     re.IGNORECASE,
 )

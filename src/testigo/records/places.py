@@ -19,7 +19,6 @@ from testigo.records.models import Place
 from testigo.records.vocab import PlaceKind
 from testigo.vault import ledger
 
-
 _CACHE = "testigo.records.places"
 
 
