@@ -468,6 +468,9 @@ def _register_optional_commands() -> None:
     except ImportError:
         return
     app.add_typer(article_app, name="article")
+    from testigo.cli_records import register
+
+    register(article_app, incident_app)
 
 
 _register_optional_commands()
