@@ -107,7 +107,9 @@ def redact(
         )
     removed = params.get("metadata", {}).get("removed", {})
     out.print(f"  metadata:  removed {sum(len(v) for v in removed.values())} tag(s)")
-    out.print(f"  C2PA:      signed by {params['c2pa']['signer']}; ledger entry {result.ledger_seq}")
+    out.print(
+        f"  C2PA:      signed by {params['c2pa']['signer']}; ledger entry {result.ledger_seq}"
+    )
 
 
 def faces_command(

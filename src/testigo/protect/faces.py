@@ -165,14 +165,15 @@ class FaceTracker:
         self.detection_frames.append(index)
         pairs: list[tuple[float, int, int]] = []
         for ti, track in enumerate(self.active):
-            predicted = self.active[ti].predict(index)
+            predicted = track.predict(index)
             for di, det in enumerate(detections):
                 box = (det.x1, det.y1, det.x2, det.y2)
                 overlap = iou(predicted, box)
                 distance = _centre_distance(predicted, box)
-                if overlap >= self.params.min_iou or distance < 1.0:
+                # A face can move further the longer it went unseen.
+                gate = 1.0 + 0.1 * (index - track.hits[-1][0])
+                if overlap >= self.params.min_iou or distance < gate:
                     pairs.append((overlap - 0.1 * distance, ti, di))
-            del track
         pairs.sort(reverse=True)
         used_tracks: set[int] = set()
         used_dets: set[int] = set()

@@ -166,7 +166,9 @@ def redact_video(
         in_audio = None if drop_audio or not container.streams.audio else container.streams.audio[0]
         width = in_video.codec_context.width // 2 * 2
         height = in_video.codec_context.height // 2 * 2
-        with av.open(str(target), "w", format="mp4") as output:
+        # Arbitrary keys (make, model, com.apple.*) are only written with use_metadata_tags.
+        options = {"movflags": "use_metadata_tags"} if metadata else {}
+        with av.open(str(target), "w", format="mp4", options=options) as output:
             if metadata:
                 output.metadata.update(metadata)
             rate = in_video.average_rate or in_video.guessed_rate or Fraction(30)
