@@ -336,7 +336,7 @@ _SHERIFF_RE = re.compile(
     re.IGNORECASE,
 )
 _STATE_POLICE_RE = re.compile(
-    r"^(?P<state>.+?)\s+(?P<kind>state\s+police|highway\s+patrol|state\s+patrol|"
+    r"^(?P<state>.+?)\s+(?P<kind>state\s+police|(?:state\s+)?highway\s+patrol|state\s+patrol|"
     r"department\s+of\s+public\s+safety)$",
     re.IGNORECASE,
 )

@@ -15,6 +15,7 @@ from testigo.extract.agencies import (
 )
 from testigo.extract.model import AgencyMention
 from testigo.extract.places import US_STATE_NAMES, _gc, fold, is_known_city
+from testigo.extract.text import scan, word_starts
 
 _CAP = r"[A-ZÁÉÍÓÚÑ][\w'’\-]*"
 _POLICE = re.compile(
@@ -33,7 +34,7 @@ _SHERIFF = re.compile(
     r"(?:[ \t]+(?P<kind>Office|Department|office|department))?"
 )
 _STATE_POLICE = re.compile(
-    r"(?P<pre>(?:" + _CAP + r"[ \t]+){1,2}?)(?P<kind>State[ \t]+Police|Highway[ \t]+Patrol|"
+    r"(?P<pre>(?:" + _CAP + r"[ \t]+){1,2}?)(?P<kind>State[ \t]+Police|(?:State[ \t]+)?Highway[ \t]+Patrol|"
     r"State[ \t]+Patrol|Department[ \t]+of[ \t]+Public[ \t]+Safety)\b"
 )
 _PD_ABBR = re.compile(r"\b[A-Z]{1,4}PD\b")
@@ -91,12 +92,13 @@ def find_agencies(text: str, start: int = 0) -> list[AgencyMention]:
     """Every agency mention, each mapped to one organisation, in text order."""
     out: list[AgencyMention] = []
     name_re, abbr_re, table = _static_patterns()
-    for m in name_re.finditer(text, start):
+    starts = word_starts(text)
+    for m in scan(name_re, text, starts, start):
         word = re.sub(r"^U\.\s?S\.\s+", "", m.group(0))
         agency = table.get(fold(word))
         if agency is not None:
             _add(out, agency, text, m.start(), m.end())
-    for m in abbr_re.finditer(text, start):
+    for m in scan(abbr_re, text, starts, start):
         _add(out, table[m.group(0)], text, m.start(), m.end())
     police_by_abbr: dict[str, Agency] = {}
     for m in _POLICE.finditer(text, start):

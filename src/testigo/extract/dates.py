@@ -227,7 +227,8 @@ def find_dates(doc: Document, published: dt.date | None) -> list[DateMention]:
     found: list[tuple[int, int, str, re.Match[str]]] = []
     taken: list[tuple[int, int]] = []
     for kind, pattern in PATTERNS:
-        for m in pattern.finditer(text, doc.header.body_start):
+        matches = doc.scan(pattern) if kind == "later" else pattern.finditer(text, doc.header.body_start)
+        for m in matches:
             if any(m.start() < e and s < m.end() for s, e in taken):
                 continue
             if kind == "weekday" and m.group("weekday")[0].islower() and doc.language != "es":

@@ -11,7 +11,7 @@ import re
 
 from testigo.extract.dates import NUMBER_WORDS
 from testigo.extract.model import Fact, MediaItem, Mention, NumberMention, Subject
-from testigo.extract.text import Document
+from testigo.extract.text import Document, SpanIndex
 
 FORCE = re.compile(
     r"\b(?:(?:broke|break|breaks|breaking|broken|smash(?:ed|es|ing)?|shatter(?:ed|s|ing)?)\s+"
@@ -62,7 +62,7 @@ LEGAL_RULES: list[tuple[str, re.Pattern[str]]] = [
     ("detainer", re.compile(r"\b(?:detainers?|I-247[A-Z]?|immigration\s+hold)\b", re.I)),
     ("expedited_removal", re.compile(r"\bexpedited\s+removal\b|\bdeportación\s+expedita\b", re.I)),
     ("reinstatement", re.compile(r"\breinstat(?:e|ed|ement|ing)\b", re.I)),
-    ("removal_order", re.compile(r"\b(?:removal\s+order|order(?:ed)?\s+(?:of\s+)?(?:removal|deport(?:ed|ation))|ordered\s+out\s+of\s+the\s+country|final\s+order|orden\s+de\s+deportación)\b", re.I)),
+    ("removal_order", re.compile(r"\b(?:removal\s+order|order(?:ed)?\s+(?:of\s+)?(?:removal|removed|deport(?:ed|ation))|ordered\s+out\s+of\s+the\s+country|final\s+order|orden\s+de\s+deportación)\b", re.I)),
     ("proceedings", re.compile(r"\b(?:deportation|removal)\s+proceedings\b|\bproceso\s+de\s+deportación\b", re.I)),
     ("bond", re.compile(r"\b(?:bond|bail|fianza)\b", re.I)),
     ("charge", re.compile(r"\b(?:charged\s+with|charges?\b|indicted|accus(?:ed|es)\s+\w+\s+of|acusad[oa])", re.I)),
@@ -138,7 +138,7 @@ def use_of_force(doc: Document) -> tuple[bool | None, list[Fact]]:
     body = doc.header.body_start
     evidence: list[Fact] = []
     seen: set[int] = set()
-    for m in FORCE.finditer(doc.text, body):
+    for m in doc.scan(FORCE):
         fact = _sentence_fact(doc, m.start(), "force", m.group(0))
         if fact and fact.start not in seen:
             seen.add(fact.start)
@@ -208,7 +208,7 @@ def legal(doc: Document) -> list[Fact]:
 def media(doc: Document) -> list[MediaItem]:
     text = doc.text
     items: dict[str, MediaItem] = {}
-    for m in MEDIA.finditer(text, doc.header.body_start):
+    for m in doc.scan(MEDIA):
         kind = next(k for k in ("live", "video", "photo", "post") if m.group(k))
         kind = "livestream" if kind == "live" else kind
         sentence = doc.sentence_at(m.start())
@@ -269,9 +269,9 @@ _ADJECTIVES = frozenset(
 def numbers(doc: Document, skip: list[tuple[int, int]] | None = None) -> list[NumberMention]:
     """Numbers with the noun they count ("42,000 views", "two children", "25 minutes")."""
     out: list[NumberMention] = []
-    skip = skip or []
-    for m in NUMBER.finditer(doc.text, doc.header.body_start):
-        if any(s <= m.start("num") < e for s, e in skip):
+    skipped = SpanIndex(skip or [])
+    for m in doc.scan(NUMBER):
+        if skipped.overlaps(m.start("num"), m.end("num")):
             continue
         end = m.end("num")
         counts: str | None = None
@@ -304,7 +304,7 @@ _VERBISH = frozenset(
 def subjects(doc: Document) -> list[Subject]:
     out: list[Subject] = []
     seen: set[str] = set()
-    for m in SUBJECT.finditer(doc.text, doc.header.body_start):
+    for m in doc.scan(SUBJECT):
         phrase = m.group(0)
         if m.group("rel"):
             rel = m.group("rel").lower()

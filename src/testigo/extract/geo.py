@@ -23,7 +23,7 @@ from testigo.extract.places import (
     resolve_place,
     state_code,
 )
-from testigo.extract.text import Document, name_runs
+from testigo.extract.text import Document, SpanIndex, name_runs
 
 _DATELINE = re.compile(
     r"^(?P<city>[A-ZÁÉÍÓÚÑ][A-ZÁÉÍÓÚÑ .'\-]{2,40}?)(?:,\s*(?P<state>[A-Z][\w.]{1,20}(?:\s[A-Z][\w.]+)?))?"
@@ -57,7 +57,7 @@ _US_AGENCY_KINDS = frozenset(
 )
 
 
-def _city_mentions(doc: Document, exclude: list[tuple[int, int]]) -> list[tuple[str, int, int]]:
+def _city_mentions(doc: Document, exclude: SpanIndex) -> list[tuple[str, int, int]]:
     text = doc.text
     out: list[tuple[str, int, int]] = []
     for s, e in name_runs(text):
@@ -72,7 +72,7 @@ def _city_mentions(doc: Document, exclude: list[tuple[int, int]]) -> list[tuple[
                 name = " ".join(words)
                 start = tokens[i][1]
                 end = tokens[i + n - 1][1] + len(words[-1])
-                if any(start < xe and xs < end for xs, xe in exclude):
+                if exclude.overlaps(start, end):
                     continue
                 rows = city_candidates(name)
                 if (
@@ -125,16 +125,20 @@ def find_places(
     agency_spans = [
         (a.start, a.end) for a in agencies if a.kind not in ("police_department", "sheriff")
     ]
-    cities = _city_mentions(doc, agency_spans + people_spans)
+    cities = _city_mentions(doc, SpanIndex(agency_spans + people_spans))
     scores: dict[str, float] = defaultdict(float)
     pair_state: dict[str, str] = {}
     first_seen: dict[str, int] = {}
+    distractor: dict[int, bool] = {}
     for name, start, end in cities:
         first_seen.setdefault(name, start)
         scores[name] += 1.0
         sentence = doc.sentence_at(start)
-        if sentence is not None and _DISTRACTOR.search(sentence.text):
-            scores[name] -= 3.0
+        if sentence is not None:
+            if sentence.start not in distractor:
+                distractor[sentence.start] = bool(_DISTRACTOR.search(sentence.text[:2000]))
+            if distractor[sentence.start]:
+                scores[name] -= 3.0
         if re.search(r"\b(?:in|en|of|de)\s+$", text[max(0, start - 4) : start]):
             scores[name] += 0.5
         pair = re.match(r",\s*(" + _STATE_ALT + r")(?![\w])", text[end : end + 30])
@@ -159,8 +163,9 @@ def find_places(
             if city_candidates(city):
                 scores[city] += 2.0
                 first_seen.setdefault(city, a.start)
+    state_starts = {p.start for p in places}
     for name, start, end in cities:
-        if not any(p.start == start for p in places):
+        if start not in state_starts:
             place = resolve_place(
                 name, US_STATES.get(pair_state.get(name, ""), None) if name in pair_state else None
             )

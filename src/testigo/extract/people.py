@@ -12,7 +12,6 @@ import re
 from dataclasses import dataclass
 
 from testigo.extract.lexicon import (
-    ARREST_WORDS,
     JOURNALIST_TITLES,
     KINSHIP,
     LEGAL_TITLES,
@@ -27,7 +26,7 @@ from testigo.extract.lexicon import (
 )
 from testigo.extract.model import AgencyMention, Mention, Person
 from testigo.extract.places import US_STATE_NAMES, country_code, fold, is_known_city
-from testigo.extract.text import Document, name_runs
+from testigo.extract.text import Document, name_runs, window
 
 SUFFIXES = frozenset({"II", "III", "IV", "Jr", "Jr.", "Sr", "Sr."})
 _AGE_AFTER = re.compile(r"^,\s*(?:de\s+)?(\d{1,3})(?:\s+años)?\s*(?:[,.;)]|$)")
@@ -88,7 +87,7 @@ def _candidates(doc: Document, agencies: list[AgencyMention]) -> list[_Candidate
     out: list[_Candidate] = []
     for s, e in name_runs(text, doc.header.body_start):
         # cut at agency mentions and title words: the name is what follows the last of them
-        for a in agencies:
+        for a in window(agencies, s - 200, e):
             if s <= a.start < e or s < a.end <= e:
                 s = max(s, a.end)
         if s >= e:
@@ -165,7 +164,7 @@ def _title_before(
     idx = len(words) - 1
     while idx >= 0 and len(title_words) < 4:
         w = words[idx].group(0)
-        low = fold(w).rstrip(".")
+        low = re.sub(r"['’]s$", "", fold(w).rstrip("."))
         if low in TITLE_WORDS or (
             title_words
             and low
@@ -192,10 +191,29 @@ def _title_before(
         break
     if title_words:
         first = lo + words[idx + 1].start() if idx + 1 < len(words) else c.start
-        for a in agencies:
+        for a in window(agencies, first - 200, first):
             if a.end <= first and first - a.end <= 2:
                 agency = a.name
         return " ".join(title_words), agency
+    return None, None
+
+
+_TITLE_OF = re.compile(
+    r"\b(?P<title>" + "|".join(sorted(TITLE_WORDS, key=len, reverse=True)) + r")\s+"
+    r"(?:de|del|for|of|with|at|para)\s+(?:la\s+|el\s+|the\s+|los\s+)?$",
+    re.IGNORECASE,
+)
+
+
+def _title_of_agency(
+    doc: Document, c: _Candidate, agencies: list[AgencyMention]
+) -> tuple[str | None, str | None]:
+    """'a spokesman for ICE, Name' / 'el portavoz de ICE, Name'."""
+    for a in window(agencies, c.start - 200, c.start):
+        if a.end <= c.start and re.fullmatch(r"\s*,\s*", doc.text[a.end : c.start]):
+            m = _TITLE_OF.search(doc.text[max(0, a.start - 40) : a.start])
+            if m:
+                return m.group("title").lower(), a.name
     return None, None
 
 
@@ -244,6 +262,8 @@ def find_people(doc: Document, agencies: list[AgencyMention]) -> list[Person]:
         person.mentions.append(Mention(text[c.start : c.end], c.start, c.end))
         title, affiliation = _title_before(doc, c, agencies)
         if title is None:
+            title, affiliation = _title_of_agency(doc, c, agencies)
+        if title is None:
             app = _APPOSITION.match(text[c.end : c.end + 80])
             if app and not set(app.group(1).lower().split()) & _VERBISH:
                 title = app.group(1).strip()
@@ -273,7 +293,15 @@ def _fill_age(doc: Document, person: Person, c: _Candidate) -> None:
 def _assign_role(doc: Document, person: Person, agencies: list[AgencyMention]) -> None:
     role = _role_for(person.title)
     if person.affiliation is None and role in ("spokesperson", "officer", "official"):
-        earlier = [a for a in agencies if a.end <= person.start]
+        earlier = [a for a in window(agencies, person.start - 20000, person.start)]
+        title = person.title or ""
+        for word, kinds in (
+            ("sheriff", ("sheriff",)),
+            ("police", ("police_department",)),
+            ("trooper", ("state_police",)),
+        ):
+            if word in title and any(a.kind in kinds for a in earlier):
+                earlier = [a for a in earlier if a.kind in kinds]
         if earlier:
             person.affiliation = earlier[-1].name
     if role in (None, "family", "other", "witness"):
@@ -281,11 +309,27 @@ def _assign_role(doc: Document, person: Person, agencies: list[AgencyMention]) -
             sentence = doc.sentence_at(mention.start)
             if sentence is None:
                 continue
-            low = sentence.text.lower()
-            if any(w in low for w in ("detain", "detenid", "custody")):
-                role = "detained" if role != "family" or "custody" not in low else role
-                break
-            if any(w in low for w in ARREST_WORDS):
-                role = "arrested"
+            found = _custody_role(sentence.text.lower())
+            if found is not None:
+                role = found
                 break
     person.role = role or "other"
+
+
+_ARRESTED = re.compile(
+    r"\b(?:arrest\w*|handcuff\w*|cuffed|dragg\w*|tackl\w*|pinned|apprehend\w*|deported|"
+    r"ordered\s+removed|arrestad[oa]|deportad[oa]|esposad[oa])\b"
+)
+_DETAINED = re.compile(
+    r"\b(?:detain\w*|custody|being\s+held|held\s+(?:at|in|by)|jailed|detenid[oa]|bajo\s+custodia)\b"
+)
+
+
+def _custody_role(sentence: str) -> str | None:
+    detained = _DETAINED.search(sentence)
+    arrested = _ARRESTED.search(sentence)
+    if arrested and (not detained or arrested.start() < detained.start()):
+        return "arrested"
+    if detained:
+        return "detained"
+    return None

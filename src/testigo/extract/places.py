@@ -120,6 +120,7 @@ COUNTRY_ALIASES: dict[str, str] = {
 }
 
 
+@lru_cache(maxsize=65536)
 def fold(value: str) -> str:
     """Accent-free lower case, for comparing place names."""
     value = unicodedata.normalize("NFKD", value)
@@ -179,11 +180,12 @@ def state_code(name: str) -> str | None:
         return name.upper()
     if name in SPANISH_STATE_NAMES:
         return SPANISH_STATE_NAMES[name]
-    folded = fold(name)
-    for code, state in US_STATES.items():
-        if fold(state) == folded:
-            return code
-    return None
+    return _state_by_folded_name().get(fold(name))
+
+
+@lru_cache(maxsize=1)
+def _state_by_folded_name() -> dict[str, str]:
+    return {fold(state): code for code, state in US_STATES.items()}
 
 
 def country_code(name: str) -> str | None:

@@ -22,13 +22,15 @@ from testigo.extract.lexicon import (
 )
 from testigo.extract.model import AgencyMention, Mention, Person, Quote
 from testigo.extract.people import _is_name_token, surname_keys
-from testigo.extract.text import Document, name_runs
+from testigo.extract.text import Document, SpanIndex, name_runs, window
 
 _OPEN = '"“«„'
 _CLOSE = '"”»“'
 _QUOTE_CHARS = re.compile(r"[\"“”«»„]")
 _VERBS = "|".join(sorted(SPEECH_VERBS, key=len, reverse=True))
 _VERB_RE = re.compile(r"\b(?:" + _VERBS + r")\b|\baccording\s+to\b|\bsegún\b", re.IGNORECASE)
+MAX_SENTENCE = 1500
+"""Longer "sentences" are not prose (lists, tables, junk); costly patterns skip them."""
 _ALIAS_BEFORE = re.compile(
     r"\b(?:as|named|called|nicknamed|dubbed|known\s+as|como|llamad[oa])\s*$", re.IGNORECASE
 )
@@ -115,6 +117,9 @@ class _Resolver:
             re.compile(r"\b(?:" + "|".join(re.escape(n) for n in names) + r")\b") if names else None
         )
         counts = Counter(a.name for a in agencies)
+        self.shorts: dict[str, str] = {}
+        for a in agencies:
+            self.shorts.setdefault(a.name, _short(a))
         self.dominant = counts.most_common(1)[0][0] if counts else None
         self.last_person: _Speaker | None = None
         self.by_name: dict[str, Person] = {p.name: p for p in people}
@@ -126,7 +131,7 @@ class _Resolver:
 
     def _agency_before(self, offset: int, want: str | None = None) -> AgencyMention | None:
         best = None
-        for a in self.agencies:
+        for a in window(self.agencies, offset - 20000, offset):
             if a.end > offset:
                 break
             if want == "department" and "department" not in a.name.lower():
@@ -139,7 +144,7 @@ class _Resolver:
         return best
 
     def _agency_in(self, start: int, end: int) -> AgencyMention | None:
-        found = [a for a in self.agencies if a.start >= start and a.end <= end]
+        found = [a for a in window(self.agencies, start, end) if a.end <= end]
         return found[-1] if found else None
 
     def person_mentions(self, start: int, end: int) -> list[tuple[int, int, Person]]:
@@ -159,8 +164,8 @@ class _Resolver:
         options: list[tuple[int, _Speaker]] = []
         for s, e, person in self.person_mentions(start, end):
             options.append((e, _Speaker(person.name, person.affiliation, "person", s, e)))
-        for a in self.agencies:
-            if a.start >= start and a.end <= end:
+        for a in window(self.agencies, start, end):
+            if a.end <= end:
                 tail = re.match(r"\s*([\w'’]+)", text[a.end : end])
                 title = tail.group(1).lower() if tail else ""
                 if title in TITLE_WORDS:
@@ -220,7 +225,7 @@ class _Resolver:
             last_index = self.doc.index_of(last_sentence) if last_sentence else -10
             if 0 <= index - last_index <= 2:
                 return last
-        for s, e, person in reversed(self.person_mentions(0, offset)):
+        for s, e, person in reversed(self.person_mentions(max(0, offset - 3000), offset)):
             if _gender(person) != _other(want):
                 return _Speaker(person.name, person.affiliation, "person", s, e)
         return last
@@ -257,7 +262,7 @@ class _Resolver:
         if agency is None and self.dominant:
             name = self.dominant
             agency_name: str | None = name
-            short = next((_short(a) for a in self.agencies if a.name == name), name)
+            short = self.shorts.get(name, name)
         else:
             agency_name = agency.name if agency else None
             short = _short(agency) if agency else ""
@@ -337,6 +342,7 @@ def _attribute(doc: Document, seg: _Segment, resolver: _Resolver) -> tuple[_Spea
             return sp, True
     start_sentence = doc.sentence_at(seg.open_mark)
     lo = start_sentence.start if start_sentence else seg.open_mark
+    lo = max(lo, seg.open_mark - MAX_SENTENCE)
     verbs = list(_VERB_RE.finditer(text, lo, seg.open_mark))
     if verbs:
         verb = verbs[-1]
@@ -408,6 +414,9 @@ def find_quotes(doc: Document, people: list[Person], agencies: list[AgencyMentio
     return quotes
 
 
+_REPORTED_VERB = re.compile(
+    r"\b(?:said|says|told|added|dijo|afirmó|explicó|señaló|aseguró)\b", re.IGNORECASE
+)
 _REPORTED = re.compile(
     r"(?P<np>[^.,!?;\"“”]{1,80}?)\s*,?\s+(?P<verb>said|says|told\s+[\w .]{1,40}?|added|dijo|afirmó|"
     r"explicó|señaló|aseguró)\s+(?:that\s+|que\s+)?(?P<content>[^\"“”]{10,400}?[.!?])(?=\s|$)",
@@ -420,16 +429,20 @@ def find_reported_speech(
 ) -> list[Quote]:
     """'Her lawyer, Name, said the agents left ...': speech without quotation marks."""
     resolver = _Resolver(doc, people, agencies)
-    quoted = [(q.start, q.end) for q in quotes]
+    quoted = SpanIndex([(q.start, q.end) for q in quotes])
     out: list[Quote] = []
     for sentence in doc.sentences:
         if sentence.start < doc.header.body_start:
             continue
-        if any(sentence.start <= s < sentence.end for s, _ in quoted):
+        if quoted.inside(sentence.start, sentence.end):
             continue
-        if _QUOTE_CHARS.search(sentence.text):
+        if len(sentence.text) > MAX_SENTENCE or _QUOTE_CHARS.search(sentence.text):
             continue
-        m = _REPORTED.search(sentence.text)
+        verb = _REPORTED_VERB.search(sentence.text)
+        if not verb:
+            continue
+        offset = max(0, verb.start() - 84)
+        m = _REPORTED.search(sentence.text, offset)
         if not m:
             continue
         base = sentence.start

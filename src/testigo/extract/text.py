@@ -7,7 +7,10 @@ backtrack catastrophically.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
 ABBREVIATIONS = frozenset(
     "mr mrs ms dr st sr jr gen col lt sgt capt cmdr gov sen rep rev prof dept no vs etc inc "
@@ -60,6 +63,18 @@ class Document:
     header: Header
     paragraphs: list[tuple[int, int]]
     sentences: list[Sentence]
+
+    @property
+    def word_starts(self) -> list[int]:
+        cached: list[int] | None = getattr(self, "_word_starts", None)
+        if cached is None:
+            cached = word_starts(self.text)
+            self._word_starts = cached
+        return cached
+
+    def scan(self, pattern: re.Pattern[str], begin: int | None = None) -> list[re.Match[str]]:
+        """Matches of a word-initial pattern in the body (see :func:`scan`)."""
+        return scan(pattern, self.text, self.word_starts, self.header.body_start if begin is None else begin)
 
     def sentence_at(self, offset: int) -> Sentence | None:
         lo, hi = 0, len(self.sentences) - 1
@@ -131,6 +146,13 @@ _DATE_LINE = re.compile(
     r"(?:\b(?:1[89]|20)\d{2}\b)[\w ,.:\-/|]{0,40}$",
     re.IGNORECASE,
 )
+_HAS_DAY = re.compile(
+    r"\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\.?\s+\d{1,2}\b|"
+    r"\b\d{1,2}\s+(?:de\s+)?(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec|ene|feb|mar|abr|"
+    r"may|jun|jul|ago|sep|oct|nov|dic)[a-z]*\b|\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}/\d{1,2}/\d{4}\b",
+    re.IGNORECASE,
+)
+_DATE_PREFIX = re.compile(r"(?:published|updated|posted|publicado|actualizado)\b", re.I)
 _BYLINE = re.compile(r"^(?:By|Por)\s+(.{3,160})$")
 
 
@@ -154,20 +176,52 @@ def parse(text: str) -> Document:
                     n.strip() for n in re.split(r",\s*|\s+and\s+|\s+y\s+", by.group(1)) if n.strip()
                 ]
                 body_index = idx + 1
-            elif len(line) <= 120 and _DATE_LINE.match(line) and header.date_line is None:
+            elif (
+                len(line) <= 120
+                and (len(line.split()) <= 7 or _DATE_PREFIX.match(line) is not None)
+                and _DATE_LINE.match(line)
+                and _HAS_DAY.search(line)
+                and header.date_line is None
+            ):
                 header.date_line, header.date_span = line, (s, e)
                 body_index = idx + 1
     header.body_start = lines[body_index][0] if body_index < len(lines) else len(text)
+    paragraphs = lines[:body_index] + _paragraphs(text, lines[body_index:])
     sentences: list[Sentence] = []
-    for number, (s, e) in enumerate(lines):
+    for number, (s, e) in enumerate(paragraphs):
         sentences.extend(split_sentences(text, s, e, number))
     return Document(
         text=text,
         language=detect_language(text),
         header=header,
-        paragraphs=lines,
+        paragraphs=paragraphs,
         sentences=sentences,
     )
+
+
+_LINE_END = re.compile(r"[.!?:\"”’»)]$")
+
+
+def _paragraphs(text: str, lines: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Lines are paragraphs, unless the text is hard-wrapped: then blank lines separate them."""
+    if len(lines) < 2:
+        return lines
+    open_ended = sum(
+        1
+        for (s, e), (ns, _) in zip(lines, lines[1:], strict=False)
+        if not _LINE_END.search(text[s:e]) and "\n\n" not in text[e:ns]
+    )
+    if open_ended < 0.3 * len(lines):
+        return lines
+    blocks: list[tuple[int, int]] = []
+    start, end = lines[0]
+    for s, e in lines[1:]:
+        if "\n\n" in text[end:s].replace(" ", "").replace("\t", ""):
+            blocks.append((start, end))
+            start = s
+        end = e
+    blocks.append((start, end))
+    return blocks
 
 
 def name_runs(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
@@ -175,3 +229,72 @@ def name_runs(text: str, start: int = 0, end: int | None = None) -> list[tuple[i
     return [
         (m.start(), m.end()) for m in _RUN.finditer(text, start, len(text) if end is None else end)
     ]
+
+
+class _HasStart(Protocol):
+    @property
+    def start(self) -> int: ...
+
+
+T = TypeVar("T", bound=_HasStart)
+
+
+class SpanIndex:
+    """Spans sorted by start, for finding those inside or before an offset in O(log n)."""
+
+    def __init__(self, spans: Sequence[tuple[int, int]]) -> None:
+        self.spans = sorted(spans)
+        self.starts = [s for s, _ in self.spans]
+        self.mask: bytearray | None = None
+
+    def inside(self, start: int, end: int) -> list[int]:
+        """Indexes (in sorted order) of spans starting in [start, end)."""
+        lo = bisect_left(self.starts, start)
+        hi = bisect_left(self.starts, end)
+        return list(range(lo, hi))
+
+    def count_before(self, offset: int) -> int:
+        return bisect_left(self.starts, offset)
+
+    def overlaps(self, start: int, end: int) -> bool:
+        if self.mask is None:
+            size = max((e for _, e in self.spans), default=0)
+            self.mask = bytearray(size + 1)
+            for s, e in self.spans:
+                self.mask[s:e] = b"\x01" * (e - s)
+        return any(self.mask[start:end])
+
+
+def window(items: Sequence[T], lo: int, hi: int) -> Sequence[T]:
+    """Items (sorted by ``.start``) whose start lies in [lo, hi)."""
+    first = bisect_left(items, lo, key=lambda item: item.start)
+    last = bisect_left(items, hi, key=lambda item: item.start)
+    return items[first:last]
+
+
+_WORD_START = re.compile(r"(?<![\w])\w")
+
+
+def word_starts(text: str) -> list[int]:
+    """Offsets where a word begins."""
+    return [m.start() for m in _WORD_START.finditer(text)]
+
+
+def scan(
+    pattern: re.Pattern[str], text: str, starts: list[int], begin: int = 0
+) -> list[re.Match[str]]:
+    """Like ``finditer`` for patterns that begin at a word, but tried only at word starts.
+
+    Trying a large alternation at every character is most of the cost of a regex pass; word
+    starts are a fifth of the positions, and the matches are the same for such patterns.
+    """
+    out: list[re.Match[str]] = []
+    last_end = begin
+    for pos in starts[bisect_left(starts, begin) :]:
+        if pos < last_end:
+            continue
+        m = pattern.match(text, pos)
+        if m is not None and m.end() > m.start():
+            out.append(m)
+            last_end = m.end()
+    return out

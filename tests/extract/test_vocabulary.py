@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import pytest
+
+from testigo.extract import AGENCIES, normalize_agency, resolve_place
+from testigo.extract.agency_finder import find_agencies
+from testigo.extract.places import US_STATES, state_code
+
+
+@pytest.mark.parametrize(
+    ("wording", "key"),
+    [
+        ("ICE", "ice"),
+        ("U.S. Immigration and Customs Enforcement (ICE)", "ice"),
+        ("Immigration and Customs Enforcement", "ice"),
+        ("Servicio de Inmigración y Control de Aduanas", "ice"),
+        ("Enforcement and Removal Operations", "ero"),
+        ("HSI", "hsi"),
+        ("Border Patrol", "usbp"),
+        ("the U.S. Border Patrol", "usbp"),
+        ("Patrulla Fronteriza", "usbp"),
+        ("CBP", "cbp"),
+        ("Department of Homeland Security", "dhs"),
+        ("Kansas City police", "police:kansas city"),
+        ("Kansas City Police Department", "police:kansas city"),
+        ("Policía de Santa Ana", "police:santa ana"),
+        ("Morgan County Sheriff's Department", "sheriff:morgan"),
+        ("Morgan County Sheriff's Office", "sheriff:morgan"),
+        ("Ohio State Highway Patrol", "state-police:ohio"),
+        ("Oregon State Police", "state-police:oregon"),
+        ("U.S. District Court for the Western District of Texas", None),
+    ],
+)
+def test_normalize_agency(wording: str, key: str | None) -> None:
+    agency = normalize_agency(wording)
+    assert agency is not None
+    if key is not None:
+        assert agency.key == key
+
+
+@pytest.mark.parametrize("wording", ["", "Facebook", "NBC News", "the man", "State police"])
+def test_not_agencies(wording: str) -> None:
+    assert normalize_agency(wording) is None
+
+
+def test_table_is_consistent() -> None:
+    names = {a.name for a in AGENCIES}
+    keys = [a.key for a in AGENCIES]
+    assert len(keys) == len(set(keys))
+    for agency in AGENCIES:
+        assert agency.parent is None or agency.parent in names
+        assert agency.kind
+    ice = normalize_agency("ICE")
+    assert ice is not None and ice.parent == "U.S. Department of Homeland Security"
+    ero = normalize_agency("ERO")
+    assert ero is not None and ero.parent == ice.name
+    usbp = normalize_agency("Border Patrol")
+    assert usbp is not None and usbp.parent == "U.S. Customs and Border Protection"
+
+
+def test_generated_city_police_abbreviation() -> None:
+    text = "Tulsa police arrived. TPD officers stayed back; the Tulsa Police Department said so."
+    names = [a.name for a in find_agencies(text)]
+    assert names == ["Tulsa Police Department"] * 3
+
+
+def test_finder_ignores_unknown_lowercase_police() -> None:
+    assert find_agencies("Local police and federal police were there.") == []
+
+
+def test_all_states_present() -> None:
+    assert len(US_STATES) >= 51
+    assert state_code("Calif.") == "CA" and state_code("Missouri") == "MO"
+    assert state_code("Nueva York") == "NY"
+
+
+def test_resolve_place() -> None:
+    place = resolve_place("Kansas City", "Missouri")
+    assert place is not None and place.admin1_code == "MO" and place.country_code == "US"
+    assert place.latitude is not None and abs(place.latitude - 39.1) < 0.2
+    kansas = resolve_place("Kansas City", "Kansas")
+    assert kansas is not None and kansas.admin1_code == "KS"
+    assert resolve_place("Fitchburg", "Wisconsin") is not None
+    assert resolve_place("Fitchburg", "Texas") is None
+    assert resolve_place("Guadalajara", country="Mexico") is not None
+    state = resolve_place(None, "Minn.")
+    assert state is not None and state.kind == "state" and state.admin1 == "Minnesota"
+    assert resolve_place("Nowhereville Xyz") is None
