@@ -113,7 +113,9 @@ def ranges_from_transcript(
             if all(tokens[position + k][0] == phrase[k] for k in range(len(phrase))):
                 first = units[tokens[position][1]]
                 last = units[tokens[position + len(phrase) - 1][1]]
-                found.append(TimeRange(max(0.0, first[0] - margin), last[1] + margin))
+                found.append(
+                    TimeRange(round(max(0.0, first[0] - margin), 3), round(last[1] + margin, 3))
+                )
     return merge_ranges(found)
 
 
