@@ -120,7 +120,7 @@ def person_match(gold: str, pred: str) -> bool:
         return False
     if g[-1] == p[-1]:
         return True
-    # compound surname: "Bazan Carrillo" mentioned as "Bazan" (but never a first name alone)
+    # compound surname: "Garza Ruiz" mentioned as "Garza" (but never a first name alone)
     return (len(g) >= 3 and p[-1] == g[-2]) or (len(p) >= 3 and g[-1] == p[-2])
 
 

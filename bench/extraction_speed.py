@@ -77,7 +77,7 @@ def timeit(fn: Callable[[], object], runs: int) -> tuple[list[float], list[float
 
 def p95(values: list[float]) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,7 +111,10 @@ def main(argv: list[str] | None = None) -> int:
             lambda: extract_article(page, content_type="text/html"), args.runs
         ),
     }
-    print(f"article: {words} words, {len(text)} characters; {args.runs} runs; cold start {cold:.0f} ms")
+    print(
+        f"article: {words} words, {len(text)} characters; {args.runs} runs; "
+        f"cold start {cold:.0f} ms"
+    )
     print(f"{'step':<32}{'median ms':>10}{'p95 ms':>9}{'cpu median':>12}{'cpu p95':>9}")
     for name, (wall, cpu) in results.items():
         print(

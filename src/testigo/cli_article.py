@@ -58,9 +58,7 @@ def _show(result: ArticleExtraction, console: Console) -> None:
     facts.add_row("agencies", "; ".join(result.agencies) or "-")
     force = {True: "yes", False: "no (stated)", None: "not described"}[result.use_of_force]
     facts.add_row("use of force", force)
-    facts.add_row(
-        "facility", result.detention_facility.text if result.detention_facility else "-"
-    )
+    facts.add_row("facility", result.detention_facility.text if result.detention_facility else "-")
     console.print(facts)
     if result.people:
         people = Table(title="People")
@@ -75,7 +73,9 @@ def _show(result: ArticleExtraction, console: Console) -> None:
         quotes.add_column("kind")
         quotes.add_column("text")
         for q in result.quotes:
-            quotes.add_row(q.speaker or "?", q.kind, q.text if len(q.text) < 120 else q.text[:117] + "...")
+            quotes.add_row(
+                q.speaker or "?", q.kind, q.text if len(q.text) < 120 else q.text[:117] + "..."
+            )
         console.print(quotes)
     for label, items in (("Legal", result.legal), ("Injuries", result.injuries)):
         if items:
@@ -98,7 +98,9 @@ def extract_command(
     content_type: Annotated[
         str | None, typer.Option("--content-type", help="Force 'text/html' or 'text/plain'.")
     ] = None,
-    url: Annotated[str | None, typer.Option("--url", help="Where the article was published.")] = None,
+    url: Annotated[
+        str | None, typer.Option("--url", help="Where the article was published.")
+    ] = None,
 ) -> None:
     """Extract facts from an article and print them; nothing is stored."""
     console = Console()

@@ -104,9 +104,27 @@ def test_use_of_force_false_and_null() -> None:
 def test_to_dict_keys() -> None:
     d = _result().to_dict()
     required = {
-        "title", "outlet", "published", "incident_date", "location", "agencies", "people",
-        "quotes", "events", "use_of_force", "injuries", "detention_facility", "legal", "media",
-        "numbers", "text", "language", "subjects", "places", "dates", "warnings",
+        "title",
+        "outlet",
+        "published",
+        "incident_date",
+        "location",
+        "agencies",
+        "people",
+        "quotes",
+        "events",
+        "use_of_force",
+        "injuries",
+        "detention_facility",
+        "legal",
+        "media",
+        "numbers",
+        "text",
+        "language",
+        "subjects",
+        "places",
+        "dates",
+        "warnings",
     }
     assert required <= set(d)
     assert set(d["location"]) >= {"city", "state", "country"}
@@ -126,5 +144,5 @@ def test_name_in_quotation_marks_is_not_a_quote() -> None:
 
 
 def test_label_without_speech_is_not_a_quote() -> None:
-    text = "Title\n\nThe agents wore vests marked \"POLICE\" in Yakima, Washington."
+    text = 'Title\n\nThe agents wore vests marked "POLICE" in Yakima, Washington.'
     assert extract_article(text).quotes == []

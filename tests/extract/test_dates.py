@@ -37,7 +37,10 @@ def test_precision_and_relative_offsets() -> None:
     found = _dates("He was ordered out in 2011 and came back five days later.", dt.date(2020, 1, 1))
     assert found == [("in 2011", "2011", "year"), ("five days later", "2011", "year")]
     found = _dates("The order came March 3, 2019, and two days later he left.", None)
-    assert found == [("March 3, 2019", "2019-03-03", "day"), ("two days later", "2019-03-05", "day")]
+    assert found == [
+        ("March 3, 2019", "2019-03-03", "day"),
+        ("two days later", "2019-03-05", "day"),
+    ]
 
 
 def test_month_day_without_year() -> None:

@@ -9,9 +9,41 @@ from testigo.errors import RefusedInputError
 from testigo.extract import decode_text, extract_article
 
 WORDS = st.sampled_from(
-    ["ICE", "said", '"', "“", "”", "Police", "Kansas", "City", "María", "López,", "32,", "on",
-     "Thursday", "agents", "broke", "the", "window.", "\n", "according", "to", "he", "de",
-     "dijo", "Sheriff's", "County", "March", "3,", "2020", "—", "(AP)", "five", "days", "later"]
+    [
+        "ICE",
+        "said",
+        '"',
+        "“",
+        "”",
+        "Police",
+        "Kansas",
+        "City",
+        "María",
+        "López,",
+        "32,",
+        "on",
+        "Thursday",
+        "agents",
+        "broke",
+        "the",
+        "window.",
+        "\n",
+        "according",
+        "to",
+        "he",
+        "de",
+        "dijo",
+        "Sheriff's",
+        "County",
+        "March",
+        "3,",
+        "2020",
+        "—",
+        "(AP)",
+        "five",
+        "days",
+        "later",
+    ]
 )
 
 

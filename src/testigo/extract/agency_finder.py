@@ -34,13 +34,50 @@ _SHERIFF = re.compile(
     r"(?:[ \t]+(?P<kind>Office|Department|office|department))?"
 )
 _STATE_POLICE = re.compile(
-    r"(?P<pre>(?:" + _CAP + r"[ \t]+){1,2}?)(?P<kind>State[ \t]+Police|(?:State[ \t]+)?Highway[ \t]+Patrol|"
+    r"(?P<pre>(?:"
+    + _CAP
+    + r"[ \t]+){1,2}?)(?P<kind>State[ \t]+Police|(?:State[ \t]+)?Highway[ \t]+Patrol|"
     r"State[ \t]+Patrol|Department[ \t]+of[ \t]+Public[ \t]+Safety)\b"
 )
 _PD_ABBR = re.compile(r"\b[A-Z]{1,4}PD\b")
 _LEADING = frozenset(
-    "the a an after before when while with by in at from for to of on as both local former "
-    "nearby neighboring neighbouring and or but his her their our its el la los las".split()
+    [
+        "the",
+        "a",
+        "an",
+        "after",
+        "before",
+        "when",
+        "while",
+        "with",
+        "by",
+        "in",
+        "at",
+        "from",
+        "for",
+        "to",
+        "of",
+        "on",
+        "as",
+        "both",
+        "local",
+        "former",
+        "nearby",
+        "neighboring",
+        "neighbouring",
+        "and",
+        "or",
+        "but",
+        "his",
+        "her",
+        "their",
+        "our",
+        "its",
+        "el",
+        "la",
+        "los",
+        "las",
+    ]
 )
 
 

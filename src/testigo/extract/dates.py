@@ -116,19 +116,19 @@ _WEEKDAY = (
 _NUM = r"(?P<n>\d{1,3}|a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|several|a few|un|una|dos|tres|cuatro|cinco|seis|siete|ocho|nueve|diez)"  # noqa: E501
 
 PATTERNS: list[tuple[str, re.Pattern[str]]] = [
-    ("iso", re.compile(r"\b(?P<y>(?:19|20)\d{2})-(?P<m>[01]\d)-(?P<d>[0-3]\d)(?:[T ](?P<t>\d{2}:\d{2}))?")),
-    ("mdy", re.compile(r"\b" + _MONTH + r"\s+(?P<d>[0-3]?\d)(?:st|nd|rd|th)?(?:,?\s+(?P<y>(?:19|20)\d{2}))?\b")),
+    ("iso", re.compile(r"\b(?P<y>(?:19|20)\d{2})-(?P<m>[01]\d)-(?P<d>[0-3]\d)(?:[T ](?P<t>\d{2}:\d{2}))?")),  # noqa: E501
+    ("mdy", re.compile(r"\b" + _MONTH + r"\s+(?P<d>[0-3]?\d)(?:st|nd|rd|th)?(?:,?\s+(?P<y>(?:19|20)\d{2}))?\b")),  # noqa: E501
     ("dmy", re.compile(r"\b(?P<d>[0-3]?\d)\s+" + _MONTH + r"(?:,?\s+(?P<y>(?:19|20)\d{2}))?\b")),
-    ("es", re.compile(r"\b(?P<d>[0-3]?\d)\s+de\s+" + _MES + r"(?:\s+(?:de|del)\s+(?P<y>(?:19|20)\d{2}))?\b", re.I)),
-    ("es_month", re.compile(r"\b(?:en|de)\s+" + _MES + r"(?:\s+(?:de|del)\s+(?P<y>(?:19|20)\d{2}))?\b", re.I)),
+    ("es", re.compile(r"\b(?P<d>[0-3]?\d)\s+de\s+" + _MES + r"(?:\s+(?:de|del)\s+(?P<y>(?:19|20)\d{2}))?\b", re.I)),  # noqa: E501
+    ("es_month", re.compile(r"\b(?:en|de)\s+" + _MES + r"(?:\s+(?:de|del)\s+(?P<y>(?:19|20)\d{2}))?\b", re.I)),  # noqa: E501
     ("month_year", re.compile(r"\b" + _MONTH + r",?\s+(?P<y>(?:19|20)\d{2})\b")),
     ("slash", re.compile(r"\b(?P<m>[01]?\d)/(?P<d>[0-3]?\d)/(?P<y>(?:19|20)\d{2})\b")),
     ("year", re.compile(r"\b(?:in|since|by|until|en|desde|de)\s+(?P<y>(?:19|20)\d{2})\b", re.I)),
-    ("later", re.compile(r"\b" + _NUM + r"\s+(?P<unit>days?|weeks?|months?|years?)\s+(?P<dir>later|after|earlier|before|ago)\b", re.I)),
-    ("hace", re.compile(r"\bhace\s+" + _NUM + r"\s+(?P<unit>d[íi]as?|semanas?|meses|mes|años?)\b", re.I)),
+    ("later", re.compile(r"\b" + _NUM + r"\s+(?P<unit>days?|weeks?|months?|years?)\s+(?P<dir>later|after|earlier|before|ago)\b", re.I)),  # noqa: E501
+    ("hace", re.compile(r"\bhace\s+" + _NUM + r"\s+(?P<unit>d[íi]as?|semanas?|meses|mes|años?)\b", re.I)),  # noqa: E501
     ("relday", re.compile(r"\b(?P<rel>yesterday|today|tonight|ayer|hoy|anteayer)\b", re.I)),
-    ("weekday", re.compile(r"\b(?P<last>last\s+|this\s+past\s+|el\s+pasado\s+)?" + _WEEKDAY + r"(?P<pasado>\s+pasado)?\b")),
-    ("lastmonth", re.compile(r"\b(?P<rel>last\s+month|last\s+year|el\s+mes\s+pasado|el\s+año\s+pasado)\b", re.I)),
+    ("weekday", re.compile(r"\b(?P<last>last\s+|this\s+past\s+|el\s+pasado\s+)?" + _WEEKDAY + r"(?P<pasado>\s+pasado)?\b")),  # noqa: E501
+    ("lastmonth", re.compile(r"\b(?P<rel>last\s+month|last\s+year|el\s+mes\s+pasado|el\s+año\s+pasado)\b", re.I)),  # noqa: E501
 ]  # fmt: skip
 
 _TIME = re.compile(r"\b\d{1,2}(?::\d{2})?\s*(?:a\.m\.|p\.m\.|am|pm)", re.IGNORECASE)
@@ -227,7 +227,9 @@ def find_dates(doc: Document, published: dt.date | None) -> list[DateMention]:
     found: list[tuple[int, int, str, re.Match[str]]] = []
     taken: list[tuple[int, int]] = []
     for kind, pattern in PATTERNS:
-        matches = doc.scan(pattern) if kind == "later" else pattern.finditer(text, doc.header.body_start)
+        matches = (
+            doc.scan(pattern) if kind == "later" else pattern.finditer(text, doc.header.body_start)
+        )
         for m in matches:
             if any(m.start() < e and s < m.end() for s, e in taken):
                 continue

@@ -97,7 +97,9 @@ def _clean(text: str) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     sample = text[:20000]
     if sample and len(_CONTROL.findall(sample)) > max(8, len(sample) // 100):
-        raise RefusedInputError("The input looks binary (too many control characters), not an article's text.")
+        raise RefusedInputError(
+            "The input looks binary (too many control characters), not an article's text."
+        )
     return _CONTROL.sub(" ", text)
 
 

@@ -56,19 +56,19 @@ FACILITY = re.compile(
     r"Service\s+Processing\s+Center|Prison|Penitentiary|Holding\s+Facility|Staging\s+Facility))",
 )
 LEGAL_RULES: list[tuple[str, re.Pattern[str]]] = [
-    ("warrant_administrative", re.compile(r"\b(?:administrative\s+warrant|I-20[05]|warrant\s+(?:signed|issued)\s+by\s+(?:an?\s+)?(?:ICE|immigration)\s+officer)\b", re.I)),
-    ("warrant_judicial", re.compile(r"\b(?:judicial\s+warrant|warrant\s+signed\s+by\s+a\s+judge|court[- ]issued\s+warrant|orden\s+judicial)\b", re.I)),
+    ("warrant_administrative", re.compile(r"\b(?:administrative\s+warrant|I-20[05]|warrant\s+(?:signed|issued)\s+by\s+(?:an?\s+)?(?:ICE|immigration)\s+officer)\b", re.I)),  # noqa: E501
+    ("warrant_judicial", re.compile(r"\b(?:judicial\s+warrant|warrant\s+signed\s+by\s+a\s+judge|court[- ]issued\s+warrant|orden\s+judicial)\b", re.I)),  # noqa: E501
     ("warrant", re.compile(r"\b(?:warrants?|orden\s+de\s+(?:arresto|detención))\b", re.I)),
     ("detainer", re.compile(r"\b(?:detainers?|I-247[A-Z]?|immigration\s+hold)\b", re.I)),
     ("expedited_removal", re.compile(r"\bexpedited\s+removal\b|\bdeportación\s+expedita\b", re.I)),
     ("reinstatement", re.compile(r"\breinstat(?:e|ed|ement|ing)\b", re.I)),
-    ("removal_order", re.compile(r"\b(?:removal\s+order|order(?:ed)?\s+(?:of\s+)?(?:removal|removed|deport(?:ed|ation))|ordered\s+out\s+of\s+the\s+country|final\s+order|orden\s+de\s+deportación)\b", re.I)),
-    ("proceedings", re.compile(r"\b(?:deportation|removal)\s+proceedings\b|\bproceso\s+de\s+deportación\b", re.I)),
+    ("removal_order", re.compile(r"\b(?:removal\s+order|order(?:ed)?\s+(?:of\s+)?(?:removal|removed|deport(?:ed|ation))|ordered\s+out\s+of\s+the\s+country|final\s+order|orden\s+de\s+deportación)\b", re.I)),  # noqa: E501
+    ("proceedings", re.compile(r"\b(?:deportation|removal)\s+proceedings\b|\bproceso\s+de\s+deportación\b", re.I)),  # noqa: E501
     ("bond", re.compile(r"\b(?:bond|bail|fianza)\b", re.I)),
-    ("charge", re.compile(r"\b(?:charged\s+with|charges?\b|indicted|accus(?:ed|es)\s+\w+\s+of|acusad[oa])", re.I)),
+    ("charge", re.compile(r"\b(?:charged\s+with|charges?\b|indicted|accus(?:ed|es)\s+\w+\s+of|acusad[oa])", re.I)),  # noqa: E501
     ("conviction", re.compile(r"\b(?:convict(?:ed|ions?)|criminal\s+record|antecedentes)\b", re.I)),
-    ("immigration_status", re.compile(r"\b(?:entered\s+the\s+(?:U\.S\.|country)\s+illegally|crossed\s+into\s+the\s+U\.S\.\s+illegally|illegal\s+(?:re-?)?entry|re-?entering\s+the\s+country|reentered|overstay(?:ed)?|asylum|DACA|green\s+card|visa|U\.S\.\s+citizens?(?:hip)?)\b", re.I)),
-    ("investigation", re.compile(r"\b(?:internal\s+investigation|investigat(?:ion|ing)|restricted\s+duty|administrative\s+leave|lawsuit|sued|investigación)\b", re.I)),
+    ("immigration_status", re.compile(r"\b(?:entered\s+the\s+(?:U\.S\.|country)\s+illegally|crossed\s+into\s+the\s+U\.S\.\s+illegally|illegal\s+(?:re-?)?entry|re-?entering\s+the\s+country|reentered|overstay(?:ed)?|asylum|DACA|green\s+card|visa|U\.S\.\s+citizens?(?:hip)?)\b", re.I)),  # noqa: E501
+    ("investigation", re.compile(r"\b(?:internal\s+investigation|investigat(?:ion|ing)|restricted\s+duty|administrative\s+leave|lawsuit|sued|investigación)\b", re.I)),  # noqa: E501
 ]  # fmt: skip
 PLATFORMS = (
     ("Facebook Live", r"Facebook\s+Live"),
@@ -106,10 +106,12 @@ NUMBER = re.compile(
     + _QUALIFIER
     + r"(?P<num>\d[\d,]*(?:\.\d+)?(?:\s+(?:million|billion|thousand|millones|mil))?|"
     + _NUMBER_WORD
-    + r")\b(?:[\s-]+(?P<unit>(?:year|minute|hour|day|week|month)s?[\s-]old|[a-zA-Záéíóúñ]+(?:\s+[a-z]+)?))?",
+    + r")\b(?:[\s-]+(?P<unit>(?:year|minute|hour|day|week|month)s?[\s-]old|[a-zA-Záéíóúñ]+(?:\s+[a-z]+)?))?",  # noqa: E501
     re.IGNORECASE,
 )
-_UNIT_SKIP = frozenset("and or of the a an to in on at for p a.m. pm am".split())
+_UNIT_SKIP = frozenset(
+    ["and", "or", "of", "the", "a", "an", "to", "in", "on", "at", "for", "p", "a.m.", "pm", "am"]
+)
 SUBJECT = re.compile(
     r"\b(?:(?P<det>his|her|their|the\s+man's|the\s+woman's|sus?)\s+)(?:(?P<count>two|three|four|five|"
     r"\d+|dos|tres|cuatro)\s+)?(?:(?:young|teenage|small|little|adult|pregnant|elderly|"
@@ -206,7 +208,6 @@ def legal(doc: Document) -> list[Fact]:
 
 
 def media(doc: Document) -> list[MediaItem]:
-    text = doc.text
     items: dict[str, MediaItem] = {}
     for m in doc.scan(MEDIA):
         kind = next(k for k in ("live", "video", "photo", "post") if m.group(k))
@@ -221,9 +222,9 @@ def media(doc: Document) -> list[MediaItem]:
             and platform is None
             and "social" not in m.group(0).lower()
             and "post" in m.group(0).lower()
+            and not re.search(r"\b(?:posted\s+(?:on|to)|post\s+on)\b", window)
         ):
-            if not re.search(r"\b(?:posted\s+(?:on|to)|post\s+on)\b", window):
-                continue
+            continue
         group = "video" if kind in ("video", "livestream") else kind
         item = items.get(group)
         if item is None:
@@ -261,8 +262,23 @@ def _value(raw: str) -> float | None:
 
 
 _ADJECTIVES = frozenset(
-    "teenage young small little federal masked more other different separate adult minor "
-    "unique total facebook".split()
+    [
+        "teenage",
+        "young",
+        "small",
+        "little",
+        "federal",
+        "masked",
+        "more",
+        "other",
+        "different",
+        "separate",
+        "adult",
+        "minor",
+        "unique",
+        "total",
+        "facebook",
+    ]
 )
 
 
@@ -296,8 +312,28 @@ def numbers(doc: Document, skip: list[tuple[int, int]] | None = None) -> list[Nu
 
 
 _VERBISH = frozenset(
-    "are is was were has had have tells told said says shoved say will would could can did "
-    "do does".split()
+    [
+        "are",
+        "is",
+        "was",
+        "were",
+        "has",
+        "had",
+        "have",
+        "tells",
+        "told",
+        "said",
+        "says",
+        "shoved",
+        "say",
+        "will",
+        "would",
+        "could",
+        "can",
+        "did",
+        "do",
+        "does",
+    ]
 )
 
 

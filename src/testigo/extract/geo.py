@@ -1,6 +1,6 @@
 """Places named in the text and the place of the encounter.
 
-The encounter's city is scored from the evidence: a dateline ("FITCHBURG —"), a "City, State"
+The encounter's city is scored from the evidence: a dateline ("SPRINGFIELD —"), a "City, State"
 pair, a "<City> police" department, how often and how early the city is named. Mentions in
 sentences about other, earlier incidents ("last month in ...") count against a city. The state is
 filled only when the text itself names it (the resolved state is still given as ``admin1``).
@@ -26,7 +26,7 @@ from testigo.extract.places import (
 from testigo.extract.text import Document, SpanIndex, name_runs
 
 _DATELINE = re.compile(
-    r"^(?P<city>[A-ZÁÉÍÓÚÑ][A-ZÁÉÍÓÚÑ .'\-]{2,40}?)(?:,\s*(?P<state>[A-Z][\w.]{1,20}(?:\s[A-Z][\w.]+)?))?"
+    r"^(?P<city>[A-ZÁÉÍÓÚÑ][A-ZÁÉÍÓÚÑ .'\-]{2,40}?)(?:,\s*(?P<state>[A-Z][\w.]{1,20}(?:\s[A-Z][\w.]+)?))?"  # noqa: E501
     r"\s*(?:\([^)\n]{1,30}\))?\s*[—–-]"
 )
 _STATE_ALT = "|".join(
@@ -184,7 +184,7 @@ def find_places(
     for m in _FACILITY.finditer(text, doc.header.body_start):
         places.append(PlaceMention(m.group(0), "facility", m.start(), m.end()))
     for m in re.finditer(
-        r"\b(?:Mexico|México|Guatemala|Honduras|El Salvador|Venezuela|Colombia|Cuba|Haiti|Canada)\b",
+        r"\b(?:Mexico|México|Guatemala|Honduras|El Salvador|Venezuela|Colombia|Cuba|Haiti|Canada)\b",  # noqa: E501
         text,
     ):
         places.append(

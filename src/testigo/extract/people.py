@@ -50,7 +50,9 @@ _VERB_AFTER = re.compile(
 )
 
 
-_VERBISH = frozenset("was is were are has had have said says who that".split())
+_VERBISH = frozenset(
+    ["was", "is", "were", "are", "has", "had", "have", "said", "says", "who", "that"]
+)
 
 
 @dataclass

@@ -217,7 +217,7 @@ def _place_from_city(city: dict[str, Any]) -> Place:
 def resolve_place(
     city: str | None, state: str | None = None, country: str | None = None
 ) -> Place | None:
-    """Resolve a city (optionally within a US state and/or a country) to coordinates and admin levels.
+    """Resolve a city (within a US state and/or a country, if given): coordinates, admin levels.
 
     With no city, resolves the state (US) or the country alone. Returns ``None`` when nothing fits.
     """

@@ -2,7 +2,7 @@
 
 Attribution is tried in this order: right after the quotation ('..., Name said' / 'said Name'),
 at the end of its sentence (', the agency said.'), then the subject of the last verb of saying
-before it ('Name told NBC News the man left "..."'). A quotation with no attribution of its own
+before it ('Name told a TV station the man left "..."'). A quotation with no attribution of its own
 continues the previous one in the paragraph (or the previous paragraph, when that one left a
 quotation open). Quoted words that are a name ('listed as "Name"') or a label with no verb of
 saying around them ('vests marked "POLICE"') are not quotations.
@@ -102,7 +102,7 @@ def _strip_span(text: str, start: int, end: int) -> tuple[int, int]:
 
 
 class _Resolver:
-    """Turns the words naming a speaker ('the officer', 'Neudauer', 'an ICE spokesperson') into one."""
+    """Turns the words naming a speaker ('the officer', 'Ortega', 'an ICE spokesperson') into one"""
 
     def __init__(self, doc: Document, people: list[Person], agencies: list[AgencyMention]) -> None:
         self.doc = doc
@@ -286,12 +286,56 @@ class _Resolver:
 
 
 _FEMALE = frozenset(
-    "spokeswoman mother daughter wife sister grandmother aunt niece girlfriend woman madre hija "
-    "esposa hermana abuela tía vecina abogada vocera councilwoman chairwoman policewoman".split()
+    [
+        "spokeswoman",
+        "mother",
+        "daughter",
+        "wife",
+        "sister",
+        "grandmother",
+        "aunt",
+        "niece",
+        "girlfriend",
+        "woman",
+        "madre",
+        "hija",
+        "esposa",
+        "hermana",
+        "abuela",
+        "tía",
+        "vecina",
+        "abogada",
+        "vocera",
+        "councilwoman",
+        "chairwoman",
+        "policewoman",
+    ]
 )
 _MALE = frozenset(
-    "spokesman father son husband brother grandfather uncle nephew boyfriend man padre hijo "
-    "esposo hermano abuelo tío vecino abogado vocero councilman chairman policeman".split()
+    [
+        "spokesman",
+        "father",
+        "son",
+        "husband",
+        "brother",
+        "grandfather",
+        "uncle",
+        "nephew",
+        "boyfriend",
+        "man",
+        "padre",
+        "hijo",
+        "esposo",
+        "hermano",
+        "abuelo",
+        "tío",
+        "vecino",
+        "abogado",
+        "vocero",
+        "councilman",
+        "chairman",
+        "policeman",
+    ]
 )
 
 
