@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from testigo.capture import models as _capture_models  # noqa: F401
 from testigo.db import models  # noqa: F401
 from testigo.jobs import models as _jobs_models  # noqa: F401
 from testigo.records import models as records_models  # noqa: F401

@@ -1,0 +1,30 @@
+"""Capture fixtures: short stale/checkpoint intervals so background threads end quickly."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+
+import pytest
+
+from testigo.capture import service
+from testigo.vault.service import Vault
+
+
+@pytest.fixture(autouse=True)
+def quick_capture_threads(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("TESTIGO_CAPTURE_CHECKPOINT_SECONDS", "0.5")
+    monkeypatch.setenv("TESTIGO_CAPTURE_STALE_SECONDS", "2")
+    yield
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture
+def opened(vault: Vault) -> tuple[str, str]:
+    """A live session: (public id, upload key)."""
+    token = service.create_token(vault, actor="test:alice", label="test link")
+    session = service.open_session(vault, token.token, mime_type="video/webm;codecs=vp8")
+    return session.public_id, session.upload_key
