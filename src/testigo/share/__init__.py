@@ -1,0 +1,1 @@
+"""Sharing evidence outward: bundles, reports, trusted timestamps, exports."""

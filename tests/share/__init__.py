@@ -1,0 +1,1 @@
+"""Tests for sharing evidence outward: trusted timestamps and what builds on them."""
