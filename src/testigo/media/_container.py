@@ -141,6 +141,13 @@ def stream_duration(
     return None
 
 
+def declared_stream_length(stream: av.stream.Stream) -> float | None:
+    """The length the stream itself declares (not the container, which may include others)."""
+    if stream.duration is not None and stream.time_base is not None and stream.duration > 0:
+        return float(stream.duration * stream.time_base)
+    return None
+
+
 def check_complete(name: str, decoded_until: float | None, expected: float | None) -> None:
     """Refuse a stream that stops well before its declared end: the file was cut short."""
     if decoded_until is None:

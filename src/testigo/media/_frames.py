@@ -14,7 +14,13 @@ from dataclasses import dataclass
 import av
 import av.error
 
-from testigo.media._container import check_complete, open_media, stream_duration, video_stream
+from testigo.media._container import (
+    check_complete,
+    declared_stream_length,
+    open_media,
+    stream_duration,
+    video_stream,
+)
 from testigo.media.errors import MediaError
 
 
@@ -25,6 +31,7 @@ class VideoInfo:
     height: int
     duration: float | None
     frame_rate: float | None
+    declared_length: float | None = None
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,7 @@ def scan_frames(
             height=stream.codec_context.height,
             duration=stream_duration(stream, container),
             frame_rate=float(rate) if rate else None,
+            declared_length=declared_stream_length(stream),
         )
     except BaseException:
         manager.__exit__(None, None, None)
@@ -91,7 +99,7 @@ def _iterate(
                 continue
             yield SampledFrame(time, frame)
             next_time = (int(time / interval + 1e-6) + 1) * interval
-        check_complete(info.name, last_time, info.duration)
+        check_complete(info.name, last_time, info.declared_length)
     except av.error.FFmpegError as error:
         raise MediaError(
             f"{info.name}: the video data is corrupt or truncated ({error.strerror})"

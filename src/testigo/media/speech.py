@@ -16,7 +16,13 @@ import av
 import av.error
 import numpy as np
 
-from testigo.media._container import audio_stream, check_complete, open_media, stream_duration
+from testigo.media._container import (
+    audio_stream,
+    check_complete,
+    declared_stream_length,
+    open_media,
+    stream_duration,
+)
 from testigo.media.errors import MediaError
 
 SAMPLE_RATE = 16_000
@@ -61,7 +67,8 @@ def decode_audio(
     except BaseException:
         manager.__exit__(None, None, None)
         raise
-    return duration, _chunks(manager, container, stream, name, duration, chunk_seconds)
+    declared = declared_stream_length(stream)
+    return duration, _chunks(manager, container, stream, name, declared, chunk_seconds)
 
 
 def _chunks(
