@@ -249,6 +249,24 @@ def test_a_damaged_answer_is_never_kept_unverified(tsa: TestTSAServer, tmp_path:
     assert kept < size // step // 20
 
 
+@pytest.mark.parametrize("code", [301, 302, 303, 307, 308])
+def test_redirects_are_followed_with_the_same_query(tsa: TestTSAServer, code: int) -> None:
+    got = request_timestamp(CHECKPOINT, tsa.url_for(f"redirect/{code}/"))
+    verify_timestamp(got.response_der, CHECKPOINT, roots=[tsa.root_cert])
+
+
+@pytest.mark.parametrize("target", ["file:///etc/passwd", "ftp://127.0.0.1/tsr"])
+def test_redirect_to_another_scheme_is_refused(tsa: TestTSAServer, target: str) -> None:
+    with pytest.raises(TimestampAuthorityError, match="redirect that cannot be followed"):
+        request_timestamp(CHECKPOINT, tsa.url_for(f"redirect/302/{target}"))
+
+
+def test_redirect_loops_end(tsa: TestTSAServer) -> None:
+    loop = "redirect/307/redirect/307/" * 6
+    with pytest.raises(TimestampAuthorityError):
+        request_timestamp(CHECKPOINT, tsa.url_for("redirect/307/" + loop))
+
+
 @pytest.mark.parametrize(
     "url",
     [

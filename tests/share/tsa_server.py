@@ -17,6 +17,7 @@ tested against the same real server:
 ``/wrong-nonce``   a correctly signed token that does not echo the request's nonce
 ``/wrong-imprint`` a correctly signed token over a different message imprint
 ``/flip/<n>``      a genuine response with one bit of byte ``n`` flipped
+``/redirect/<code>/<target>``  an HTTP redirect to ``/<target>`` (or to ``target`` if a URL)
 """
 
 from __future__ import annotations
@@ -330,6 +331,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, signer.respond(body, nonce_delta=1), reply)
         elif path == "/wrong-imprint":
             self._send(200, signer.respond(body, imprint_override=b"\x00" * 32), reply)
+        elif path.startswith("/redirect/"):
+            code, _, target = path.removeprefix("/redirect/").partition("/")
+            self.send_response(int(code))
+            self.send_header("Location", target if "://" in target else f"/{target}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
         elif path.startswith("/flip/"):
             genuine = bytearray(signer.respond(body))
             index = int(path.removeprefix("/flip/")) % len(genuine)

@@ -25,7 +25,9 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from email.message import Message
 from pathlib import Path
+from typing import IO
 
 import rfc3161_client
 from cryptography import x509
@@ -223,31 +225,28 @@ def _read_status(der: bytes) -> tuple[int, list[str], list[str]]:
 # --- requesting ----------------------------------------------------------------------------------
 
 
-class _SameSchemeRedirects(urllib.request.HTTPRedirectHandler):
-    """Follow redirects only to http(s) URLs, never to another kind of resource."""
+class _RepostRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow a TSA's redirect by posting the same request again, and only to http(s) URLs.
+
+    urllib would turn a redirected POST into a GET or refuse it; a timestamp query is only
+    meaningful as a POST. urllib still bounds the number of redirects and detects loops.
+    """
 
     def redirect_request(
         self,
         req: urllib.request.Request,
-        fp: object,
+        fp: IO[bytes],
         code: int,
         msg: str,
-        headers: object,
+        headers: Message,
         newurl: str,
     ) -> urllib.request.Request | None:
         if urllib.parse.urlsplit(newurl).scheme.lower() not in _ALLOWED_SCHEMES:
             raise TimestampAuthorityError(
-                f"the TSA redirected to {newurl!r}, which is not an http(s) URL"
+                f"the TSA sent a redirect that cannot be followed: {newurl!r} is not an http(s) URL"
             )
-        if code in (307, 308):
-            # urllib turns redirected POSTs into GETs, or refuses them; keep the request body.
-            return urllib.request.Request(
-                newurl,
-                data=req.data,
-                headers=dict(req.header_items()),
-                method="POST",
-            )
-        return super().redirect_request(req, fp, code, msg, headers, newurl)  # type: ignore[arg-type]
+        # Only the headers set here are carried over; Host and Content-Length are recomputed.
+        return urllib.request.Request(newurl, data=req.data, headers=req.headers, method="POST")
 
 
 def _post(url: str, body: bytes, timeout: float) -> bytes:
@@ -259,11 +258,15 @@ def _post(url: str, body: bytes, timeout: float) -> bytes:
     )
     # HTTPS certificates are checked by the standard library's default context, made per
     # connection, so plain-http calls do not pay for loading the system trust store.
-    opener = urllib.request.build_opener(_SameSchemeRedirects())
+    opener = urllib.request.build_opener(_RepostRedirects())
     try:
         with opener.open(request, timeout=timeout) as response:
             data: bytes = response.read(MAX_RESPONSE_SIZE + 1)
     except urllib.error.HTTPError as exc:
+        if 300 <= exc.code < 400:
+            raise TimestampAuthorityError(
+                f"the TSA at {url} sent a redirect that cannot be followed: {exc.reason}"
+            ) from exc
         raise TimestampAuthorityError(
             f"the TSA at {url} answered HTTP {exc.code} {exc.reason}; "
             "check the URL and try again later"
