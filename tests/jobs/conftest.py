@@ -15,10 +15,13 @@ from testigo.vault.ingest import Acquired, IngestResult, ingest_paths
 from testigo.vault.service import Vault
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from media import synth  # noqa: E402
+from media import synth
 
 FAST = JobSettings(
-    lease_seconds=5.0, backoff_seconds=0.2, backoff_max_seconds=1.0, max_attempts=3,
+    lease_seconds=5.0,
+    backoff_seconds=0.2,
+    backoff_max_seconds=1.0,
+    max_attempts=3,
     poll_seconds=0.05,
 )
 

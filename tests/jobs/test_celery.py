@@ -41,9 +41,18 @@ def celery_worker(
     log = (tmp_path / "celery.log").open("wb")
     proc = subprocess.Popen(
         [
-            sys.executable, "-m", "celery", "-A", "testigo.jobs.celery_app", "worker",
-            "--pool=solo", "--concurrency=1", "--without-gossip", "--without-mingle",
-            "--without-heartbeat", "--loglevel=INFO",
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "testigo.jobs.celery_app",
+            "worker",
+            "--pool=solo",
+            "--concurrency=1",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "--loglevel=INFO",
         ],
         env={**os.environ, "TESTIGO_CELERY_BROKER": REDIS_URL},
         stdout=log,

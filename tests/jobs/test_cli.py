@@ -64,8 +64,13 @@ def test_transcript_commands(
     line = json.loads(out)["lines"][0]
     assert line["text"] == "Step out of the car." and line["start"] == 1.0
     code, out, err = run_main(
-        "transcript", "edit", str(line["annotation_id"]), "--text", "Step out now.",
-        "--reason", "clearer on replay",
+        "transcript",
+        "edit",
+        str(line["annotation_id"]),
+        "--text",
+        "Step out now.",
+        "--reason",
+        "clearer on replay",
     )
     assert code == 0, err
     code, out, _ = run_main("transcript", "show", str(item.item_id))

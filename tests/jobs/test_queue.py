@@ -26,11 +26,14 @@ from .conftest import FAST, run_worker
 
 def _item(vault: Vault) -> int:
     """An item without triggering media analysis (derived items are not auto-queued)."""
-    from testigo.vault.ingest import Acquired, store_stream
     import io
 
+    from testigo.vault.ingest import Acquired, store_stream
+
     result = store_stream(
-        vault, io.BytesIO(b"plain text evidence\n"), name="note.txt",
+        vault,
+        io.BytesIO(b"plain text evidence\n"),
+        name="note.txt",
         acquired=Acquired(actor="test:alice"),
     )
     return result.item_id

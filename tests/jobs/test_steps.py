@@ -51,7 +51,9 @@ def test_video_analysis_is_stored_ledgered_and_verifiable(
     vault: Vault, media: dict[str, Path], no_auto: None
 ) -> None:
     video = ingest(vault, media["video"])
-    queue.enqueue_steps(vault, video.item_id, ["probe", "keyframes", "fingerprint", "speech", "ocr"])
+    queue.enqueue_steps(
+        vault, video.item_id, ["probe", "keyframes", "fingerprint", "speech", "ocr"]
+    )
     run_worker(vault)
     jobs = _jobs(vault, video.item_id)
     assert {s: j.status for s, j in jobs.items()} == {s: "succeeded" for s in jobs}, [
@@ -65,12 +67,14 @@ def test_video_analysis_is_stored_ledgered_and_verifiable(
     assert keyframes[0].start_seconds == 0.0
     with vault.reading() as session:
         derived = session.scalars(
-            select(EvidenceItem).join(ItemParent, ItemParent.item_id == EvidenceItem.id).where(
-                ItemParent.parent_id == video.item_id
-            )
+            select(EvidenceItem)
+            .join(ItemParent, ItemParent.item_id == EvidenceItem.id)
+            .where(ItemParent.parent_id == video.item_id)
         ).all()
         relations = set(
-            session.scalars(select(ItemParent.relation).where(ItemParent.parent_id == video.item_id))
+            session.scalars(
+                select(ItemParent.relation).where(ItemParent.parent_id == video.item_id)
+            )
         )
     assert {"keyframe", "thumbnail", "fingerprint"} <= relations
     assert all(d.kind == "derived" for d in derived)

@@ -93,7 +93,9 @@ def test_captions_import_edit_and_machine_version(
     assert verify_annotations(vault).ok and verify_vault(vault).ok
 
 
-def test_bad_captions_are_refused_whole(vault: Vault, media: dict[str, Path], no_auto: None) -> None:
+def test_bad_captions_are_refused_whole(
+    vault: Vault, media: dict[str, Path], no_auto: None
+) -> None:
     item = ingest(vault, media["video"]).item_id
     with pytest.raises(RefusedInputError):
         import_captions(vault, item, b"just some words\n", "notes.srt", "test:alice")
