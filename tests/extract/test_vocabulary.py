@@ -81,7 +81,7 @@ def test_resolve_place() -> None:
     illinois = resolve_place("Springfield", "IL")
     assert illinois is not None and illinois.admin1_code == "IL"
     assert resolve_place("Portland", "Ore.") is not None
-    assert resolve_place("Portland", "Texas") is None
+    assert resolve_place("Boise", "Texas") is None
     assert resolve_place("Guadalajara", country="Mexico") is not None
     state = resolve_place(None, "Minn.")
     assert state is not None and state.kind == "state" and state.admin1 == "Minnesota"

@@ -316,8 +316,20 @@ def county_sheriff(county: str, wording: str = "Sheriff's Office") -> Agency:
 
 
 def state_police(state: str, wording: str = "State Police") -> Agency:
+    """A state's police or another state agency ("Ohio State Highway Patrol", "Florida
+    Department of Law Enforcement"); all names of a state's police share one key."""
+    wording = " ".join(
+        w if w.lower() in ("of", "and", "the") else w[:1].upper() + w[1:] for w in wording.split()
+    )
+    wording = re.sub(r"\b(Of|And|The)\b", lambda m: m.group(1).lower(), wording)
+    if re.search(r"police|patrol", wording, re.IGNORECASE):
+        return Agency(
+            key=f"state-police:{_fold(state)}", name=f"{state} {wording}", kind="state_police"
+        )
     return Agency(
-        key=f"state-police:{_fold(state)}", name=f"{state} {wording}", kind="state_police"
+        key=f"state:{_fold(state)}:{_fold(wording)}",
+        name=f"{state} {wording}",
+        kind="state_agency",
     )
 
 
@@ -337,7 +349,8 @@ _SHERIFF_RE = re.compile(
 )
 _STATE_POLICE_RE = re.compile(
     r"^(?P<state>.+?)\s+(?P<kind>state\s+police|(?:state\s+)?highway\s+patrol|state\s+patrol|"
-    r"department\s+of\s+public\s+safety)$",
+    r"department\s+of\s+(?:public\s+safety|law\s+enforcement|corrections|criminal\s+justice)|"
+    r"bureau\s+of\s+investigation|attorney\s+general['’]s\s+office)$",
     re.IGNORECASE,
 )
 _COURT_RE = re.compile(r"\b(?:court|tribunal|corte)\b", re.IGNORECASE)

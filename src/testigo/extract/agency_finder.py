@@ -37,7 +37,9 @@ _STATE_POLICE = re.compile(
     r"(?P<pre>(?:"
     + _CAP
     + r"[ \t]+){1,2}?)(?P<kind>State[ \t]+Police|(?:State[ \t]+)?Highway[ \t]+Patrol|"
-    r"State[ \t]+Patrol|Department[ \t]+of[ \t]+Public[ \t]+Safety)\b"
+    r"State[ \t]+Patrol|Department[ \t]+of[ \t]+(?:Public[ \t]+Safety|Law[ \t]+Enforcement|"
+    r"Corrections|Criminal[ \t]+Justice)|Bureau[ \t]+of[ \t]+Investigation|"
+    r"Attorney[ \t]+General['’]s[ \t]+Office)\b"
 )
 _PD_ABBR = re.compile(r"\b[A-Z]{1,4}PD\b")
 _LEADING = frozenset(

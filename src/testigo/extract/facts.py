@@ -24,7 +24,8 @@ FORCE = re.compile(
     r"shot\s+(?:him|her|them|at)|fired\s+(?:at|shots|his\s+weapon|her\s+weapon)|"
     r"pressed\s+on\s+(?:his|her)\s+neck|chokehold|knelt|force[ds]?\s+(?:him|her|them)\s+(?:down|"
     r"onto|to)|to\s+the\s+ground|onto\s+the\s+(?:ground|pavement)|grappl(?:ed|ing|e)|"
-    r"rammed|golpe(?:ó|aron|ado)|rompi(?:ó|eron)|arrastr(?:ó|aron)|estrell(?:ó|aron)|"
+    r"rammed|derrib\w+|al\s+suelo|empuj\w+|a\s+la\s+fuerza|somet(?:ió|ieron)|"
+    r"golpe(?:ó|aron|ado)|rompi(?:ó|eron)|arrastr(?:ó|aron)|estrell(?:ó|aron)|"
     r"tir(?:ó|aron)\s+al\s+suelo|esposaron|forceje(?:ó|aron))\b",
     re.IGNORECASE,
 )
@@ -50,7 +51,7 @@ EVENT = re.compile(
 )
 FACILITY = re.compile(
     r"\b(?:held|detained|jailed|booked|housed|transferred|taken|moved|sent|locked\s+up|"
-    r"being\s+held|remains)\b[^.;]{0,40}?\b(?:at|in|to|by)\s+(?:the\s+)?"
+    r"being\s+held|remains)\b[^.;]{0,40}?\b(?:at|in|into|to|by)\s+(?:the\s+)?"
     r"(?P<name>(?:[A-Z][\w'’.\-]*\s+){0,5}(?:Detention\s+(?:Center|Facility)|Processing\s+Center|"
     r"Correctional\s+(?:Center|Facility)|County\s+Jail|Jail|Sheriff['’]s\s+(?:Department|Office)|"
     r"Service\s+Processing\s+Center|Prison|Penitentiary|Holding\s+Facility|Staging\s+Facility))",

@@ -43,7 +43,7 @@ _CUE_BEFORE = re.compile(
     re.IGNORECASE,
 )
 _VERB_AFTER = re.compile(
-    r"^\s*(?:,\s*\d{1,3}\s*,\s*)?(?:who|quien|was|is|has|had|holds|held|says|said|told|tells|"
+    r"^\s*(?:,\s*\d{1,3}\s*,\s*|,\s*(?=(?:who|quien|said|dijo|told|afirmó|explicó)\b))?(?:who|quien|was|is|has|had|holds|held|says|said|told|tells|"
     r"added|wrote|posted|called|went|took|did|does|will|would|could|can|responds|responded|"
     r"asked|explained|recorded|filmed|dijo|afirmó|contó|explicó|declaró|señaló)\b",
     re.IGNORECASE,
@@ -200,6 +200,11 @@ def _title_before(
     return None, None
 
 
+_TITLE_PHRASE = re.compile(
+    r"\b(?:" + "|".join(sorted(SPOKES_TITLES | LEGAL_TITLES, key=len, reverse=True)) + r")"
+    r"\s+(?:de|del|for|of|para)\s+[^,.;:\"“”]{1,40},\s*$",
+    re.IGNORECASE,
+)
 _TITLE_OF = re.compile(
     r"\b(?P<title>" + "|".join(sorted(TITLE_WORDS, key=len, reverse=True)) + r")\s+"
     r"(?:de|del|for|of|with|at|para)\s+(?:la\s+|el\s+|the\s+|los\s+)?$",
@@ -223,6 +228,8 @@ def _role_for(title: str | None) -> str | None:
     if not title:
         return None
     words = set(title.split())
+    if words & LEGAL_TITLES:
+        return "other"
     if words & SPOKES_TITLES:
         return "spokesperson"
     if words & OFFICIAL_TITLES:
@@ -269,6 +276,10 @@ def find_people(doc: Document, agencies: list[AgencyMention]) -> list[Person]:
             app = _APPOSITION.match(text[c.end : c.end + 80])
             if app and not set(app.group(1).lower().split()) & _VERBISH:
                 title = app.group(1).strip()
+        if title is None:
+            lead = _TITLE_PHRASE.search(text[max(0, c.start - 60) : c.start])
+            if lead:
+                title = " ".join(lead.group(0).rstrip(", ").split())
         if title is None:
             kin = re.search(r"\b(\w+)\s*,\s*$", text[max(0, c.start - 30) : c.start])
             if kin and kin.group(1).lower() in (KINSHIP | TITLE_WORDS):
