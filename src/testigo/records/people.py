@@ -8,6 +8,7 @@ merge is a ledger entry with the actor and the reason.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,6 @@ from testigo.records.models import (
     PersonRole,
     Quote,
 )
-from testigo.records.places import fold
 from testigo.records.vocab import PersonRole as Role
 from testigo.records.vocab import Sensitivity, check
 from testigo.vault import ledger
@@ -37,6 +37,13 @@ _MINOR_WORDS = re.compile(
     re.IGNORECASE,
 )
 _NAME_PARTICLES = frozenset({"de", "del", "la", "las", "los", "y", "da", "van", "von", "jr", "sr"})
+
+
+def fold(value: str) -> str:
+    """Accent-free lower case with hyphens kept: "Millan-Vazquez" stays one surname."""
+    value = unicodedata.normalize("NFKD", value.replace("’", "'"))
+    value = "".join(ch for ch in value if not unicodedata.combining(ch)).lower()
+    return re.sub(r"[^a-z0-9'\-]+", " ", value).strip(" -")
 
 
 def name_tokens(name: str) -> list[str]:
