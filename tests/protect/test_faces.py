@@ -44,7 +44,7 @@ def test_tracks_cover_every_frame_with_few_detector_runs(
     assert faces_seen == {0, 1}
     data = json.loads(json.dumps(tracks.to_dict()))
     assert data["model_sha256"] == FaceDetector().sha256
-    assert data["params"]["detect_every"] == 5
+    assert data["params"]["detect_every"] == 10
 
 
 def test_padded_boxes_contain_the_true_face(face_clip: FaceClip) -> None:

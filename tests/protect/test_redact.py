@@ -68,7 +68,7 @@ def test_all_faces_hidden_in_every_frame_and_recorded(
     faces = result.params["faces"]
     assert faces["mode"] == "all"
     assert len(faces["model"]["sha256"]) == 64
-    assert faces["tracking"]["detect_every"] == 5 and faces["tracking"]["padding"] == 0.25
+    assert faces["tracking"]["detect_every"] == 10 and faces["tracking"]["padding"] == 0.25
     assert faces["frames_detected"] < face_clip.frames
     assert result.params["redaction_kind"] == "blur"
     assert result.params["audio"]["kept"] is True

@@ -33,8 +33,8 @@ Progress = Callable[[float, str | None], None]
 class TrackingParams:
     """Everything that decides which frames are analysed and how boxes are drawn (all ledgered)."""
 
-    detect_every: int = 5
-    """Run the detector at least every this many frames."""
+    detect_every: int = 10
+    """Run the detector at least every this many frames (a third of a second at 30 fps)."""
     motion_budget: float = 12.0
     """Detect sooner once the summed frame-to-frame change (mean grey level) passes this."""
     scene_cut: float = 40.0
