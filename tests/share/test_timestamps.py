@@ -87,11 +87,34 @@ def test_request_with_other_roots_refuses_the_token(tsa: TestTSAServer, tmp_path
         request_timestamp(CHECKPOINT, tsa.url, ca_file=roots)
 
 
-def test_intermediates_may_be_given(tsa: TestTSAServer, token: TimestampToken) -> None:
+@pytest.fixture(scope="module")
+def chained_tsa() -> Iterator[TestTSAServer]:
+    """A TSA whose certificate is issued by an intermediate CA the token does not carry."""
+    with TestTSAServer(TestAuthority.create("Chain Root", with_intermediate=True)) as server:
+        yield server
+
+
+def test_intermediates_complete_the_chain(chained_tsa: TestTSAServer) -> None:
+    intermediate = chained_tsa.authority.intermediate_cert
+    assert intermediate is not None
+    got = request_timestamp(CHECKPOINT, chained_tsa.url)
     result = verify_timestamp(
-        token.response_der, CHECKPOINT, roots=[tsa.root_cert], intermediates=[tsa.root_cert]
+        got.response_der, CHECKPOINT, roots=[chained_tsa.root_cert], intermediates=[intermediate]
     )
-    assert result.gen_time == token.gen_time
+    assert result.gen_time == got.gen_time
+    with pytest.raises(TimestampError, match="intermediate certificate is missing"):
+        verify_timestamp(got.response_der, CHECKPOINT, roots=[chained_tsa.root_cert])
+
+
+def test_an_intermediate_is_not_a_trust_anchor(chained_tsa: TestTSAServer) -> None:
+    intermediate = chained_tsa.authority.intermediate_cert
+    assert intermediate is not None
+    got = request_timestamp(CHECKPOINT, chained_tsa.url)
+    stranger = TestAuthority.create("Unrelated Root")
+    with pytest.raises(TimestampError, match="does not chain to a trusted root"):
+        verify_timestamp(
+            got.response_der, CHECKPOINT, roots=[stranger.root_cert], intermediates=[intermediate]
+        )
 
 
 # --- verification failures -----------------------------------------------------------------------
@@ -192,6 +215,14 @@ def test_server_down_is_a_clear_error() -> None:
     assert url in str(caught.value)
 
 
+def test_credentials_in_the_url_stay_out_of_messages() -> None:
+    url = f"http://alice:s3cret@127.0.0.1:{_free_port()}/tsr"
+    with pytest.raises(TimestampAuthorityError) as caught:
+        request_timestamp(CHECKPOINT, url, timeout=2)
+    assert "s3cret" not in str(caught.value)
+    assert "***@127.0.0.1" in str(caught.value)
+
+
 def test_stopped_server_is_a_clear_error() -> None:
     server = TestTSAServer()
     url = server.url
@@ -275,6 +306,8 @@ def test_redirect_loops_end(tsa: TestTSAServer) -> None:
         "tsa.example/tsr",
         "http://",
         "javascript:alert(1)",
+        "http://[::1",
+        "http://tsa.example:port/",
         "",
     ],
 )

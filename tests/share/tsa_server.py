@@ -52,9 +52,62 @@ def _name(common_name: str) -> x509.Name:
     )
 
 
+def _key_usage(*, signs_certificates: bool) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=not signs_certificates,
+        content_commitment=not signs_certificates,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=signs_certificates,
+        crl_sign=signs_certificates,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def _issue(
+    subject: x509.Name,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: x509.Name,
+    issuer_key: ec.EllipticCurvePrivateKey,
+    *,
+    ca_path_length: int | None,
+    is_ca: bool,
+) -> x509.Certificate:
+    """A certificate valid from yesterday for a month: CA, or TSA leaf with timeStamping."""
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(
+            x509.BasicConstraints(ca=is_ca, path_length=ca_path_length if is_ca else None),
+            critical=True,
+        )
+        .add_extension(_key_usage(signs_certificates=is_ca), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+    )
+    if issuer_key is not key:
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
+            critical=False,
+        )
+    if not is_ca:
+        # RFC 3161 section 2.3: the TSA certificate's only extended key usage, marked critical.
+        builder = builder.add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True
+        )
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
 @dataclass(frozen=True)
 class TestAuthority:
-    """A root CA and a TSA signing certificate issued by it."""
+    """A root CA and a TSA signing certificate issued by it, directly or via an intermediate."""
 
     __test__ = False  # not a pytest test class despite the name
 
@@ -62,81 +115,40 @@ class TestAuthority:
     root_cert: x509.Certificate
     tsa_key: ec.EllipticCurvePrivateKey
     tsa_cert: x509.Certificate
+    intermediate_cert: x509.Certificate | None = None
 
     @classmethod
-    def create(cls, common_name: str = "Testigo Test Root") -> TestAuthority:
-        now = datetime.datetime.now(datetime.UTC)
-        not_before = now - datetime.timedelta(days=1)
-        not_after = now + datetime.timedelta(days=30)
-
+    def create(
+        cls, common_name: str = "Testigo Test Root", *, with_intermediate: bool = False
+    ) -> TestAuthority:
         root_key = ec.generate_private_key(ec.SECP256R1())
         root_name = _name(common_name)
-        root_cert = (
-            x509.CertificateBuilder()
-            .subject_name(root_name)
-            .issuer_name(root_name)
-            .public_key(root_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(not_before)
-            .not_valid_after(not_after)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=False,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
+        root_cert = _issue(root_name, root_key, root_name, root_key, ca_path_length=1, is_ca=True)
+        issuer_name, issuer_key = root_name, root_key
+        intermediate_cert = None
+        if with_intermediate:
+            intermediate_key = ec.generate_private_key(ec.SECP256R1())
+            issuer_name = _name(f"{common_name} Intermediate")
+            intermediate_cert = _issue(
+                issuer_name, intermediate_key, root_name, root_key, ca_path_length=0, is_ca=True
             )
-            .add_extension(
-                x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), critical=False
-            )
-            .sign(root_key, hashes.SHA256())
-        )
-
+            issuer_key = intermediate_key
         tsa_key = ec.generate_private_key(ec.SECP256R1())
-        tsa_cert = (
-            x509.CertificateBuilder()
-            .subject_name(_name("Testigo Test TSA"))
-            .issuer_name(root_name)
-            .public_key(tsa_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(not_before)
-            .not_valid_after(not_after)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=True,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(
-                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True
-            )
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()),
-                critical=False,
-            )
-            .add_extension(
-                x509.SubjectKeyIdentifier.from_public_key(tsa_key.public_key()), critical=False
-            )
-            .sign(root_key, hashes.SHA256())
+        tsa_cert = _issue(
+            _name("Testigo Test TSA"),
+            tsa_key,
+            issuer_name,
+            issuer_key,
+            ca_path_length=None,
+            is_ca=False,
         )
-        return cls(root_key=root_key, root_cert=root_cert, tsa_key=tsa_key, tsa_cert=tsa_cert)
+        return cls(
+            root_key=root_key,
+            root_cert=root_cert,
+            tsa_key=tsa_key,
+            tsa_cert=tsa_cert,
+            intermediate_cert=intermediate_cert,
+        )
 
     @property
     def root_pem(self) -> bytes:

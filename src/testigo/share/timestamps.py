@@ -115,13 +115,31 @@ class TimestampVerification:
 
 def _check_url(url: str) -> str:
     url = url.strip()
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme.lower() not in _ALLOWED_SCHEMES or not parts.hostname:
+    try:
+        parts = urllib.parse.urlsplit(url)
+        valid = parts.scheme.lower() in _ALLOWED_SCHEMES and bool(parts.hostname)
+        _ = parts.port  # a port that is not a number raises here, not later in the request
+    except ValueError:
+        valid = False
+    if not valid:
+        try:
+            shown = f" {_shown_url(url)!r}"
+        except ValueError:
+            shown = ""
         raise UsageError(
-            f"TSA URL {url!r} is not an http:// or https:// URL; "
+            f"the TSA URL{shown} is not an http:// or https:// URL; "
             "give the timestamp authority's web address, e.g. https://tsa.example/tsr"
         )
     return url
+
+
+def _shown_url(url: str) -> str:
+    """The URL for messages and logs, without any user name or password in it."""
+    parts = urllib.parse.urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"***@{host}"))
 
 
 def configured_tsa() -> tuple[str, Path | None] | None:
@@ -250,6 +268,7 @@ class _RepostRedirects(urllib.request.HTTPRedirectHandler):
 
 
 def _post(url: str, body: bytes, timeout: float) -> bytes:
+    shown = _shown_url(url)
     request = urllib.request.Request(
         url,
         data=body,
@@ -265,32 +284,32 @@ def _post(url: str, body: bytes, timeout: float) -> bytes:
     except urllib.error.HTTPError as exc:
         if 300 <= exc.code < 400:
             raise TimestampAuthorityError(
-                f"the TSA at {url} sent a redirect that cannot be followed: {exc.reason}"
+                f"the TSA at {shown} sent a redirect that cannot be followed: {exc.reason}"
             ) from exc
         raise TimestampAuthorityError(
-            f"the TSA at {url} answered HTTP {exc.code} {exc.reason}; "
+            f"the TSA at {shown} answered HTTP {exc.code} {exc.reason}; "
             "check the URL and try again later"
         ) from exc
     except urllib.error.URLError as exc:
         reason = exc.reason
         if isinstance(reason, TimeoutError):
             raise TimestampAuthorityError(
-                f"the TSA at {url} did not answer within {timeout:g} seconds"
+                f"the TSA at {shown} did not answer within {timeout:g} seconds"
             ) from exc
         raise TimestampAuthorityError(
-            f"cannot reach the TSA at {url}: {reason}; check the URL and the network connection"
+            f"cannot reach the TSA at {shown}: {reason}; check the URL and the network connection"
         ) from exc
     except TimeoutError as exc:
         raise TimestampAuthorityError(
-            f"the TSA at {url} did not answer within {timeout:g} seconds"
+            f"the TSA at {shown} did not answer within {timeout:g} seconds"
         ) from exc
     except (OSError, http.client.HTTPException) as exc:
         raise TimestampAuthorityError(
-            f"the connection to the TSA at {url} failed: {exc or type(exc).__name__}"
+            f"the connection to the TSA at {shown} failed: {exc or type(exc).__name__}"
         ) from exc
     if len(data) > MAX_RESPONSE_SIZE:
         raise TimestampAuthorityError(
-            f"the TSA at {url} sent more than {MAX_RESPONSE_SIZE} bytes; "
+            f"the TSA at {shown} sent more than {MAX_RESPONSE_SIZE} bytes; "
             "that is not a timestamp response"
         )
     return data
@@ -382,7 +401,7 @@ def request_timestamp(
         raise AssertionError("timestamp request was not built as asked")
 
     der = _post(url, request.as_bytes(), timeout)
-    source = f"the answer from {url}"
+    source = f"the answer from {_shown_url(url)}"
     token = _checked_token(_decode_response(der, source), der, digest, nonce, source)
     if roots is not None:
         verify_timestamp(der, data, roots=roots)
@@ -430,7 +449,12 @@ def _checked_token(
 # --- verifying -----------------------------------------------------------------------------------
 
 
-_UNTRUSTED_ISSUER = "unable to get local issuer certificate"
+_UNTRUSTED_CHAIN = (
+    "unable to get local issuer certificate",
+    "unable to get issuer certificate",
+    "self-signed certificate in certificate chain",
+    "self signed certificate in certificate chain",
+)
 _VERIFY_ERROR_RE = re.compile(r'Verify error: ([^"]+)"')
 _SIGNATURE_FAILURES = (
     "signature failure",
@@ -448,10 +472,11 @@ def _plain_reason(message: str) -> str:
             "the token was issued for different data; these bytes are not the ones the TSA "
             "timestamped"
         )
-    if _UNTRUSTED_ISSUER in message:
+    if any(marker in message for marker in _UNTRUSTED_CHAIN):
         return (
-            "the TSA's certificate does not chain to a trusted root; if you trust this TSA, "
-            "add its root certificate to the trusted roots"
+            "the TSA's certificate does not chain to a trusted root (or an intermediate "
+            "certificate is missing); if you trust this TSA, add its root certificate to the "
+            "trusted roots"
         )
     certificate_error = _VERIFY_ERROR_RE.search(message)
     if certificate_error:
