@@ -48,7 +48,7 @@ from typing import Any
 
 from testigo.extract import extract_article, normalize_agency
 from testigo.extract.agency_finder import find_agencies
-from testigo.extract.places import country_code, state_code
+from testigo.extract.places import city_key, country_code, state_code
 
 FIELDS = (
     "agencies",
@@ -255,7 +255,9 @@ def score_value(gold: Any, pred: Any, same: Any) -> Count:
 
 def score_location(gold: dict[str, Any], pred: dict[str, Any]) -> Count:
     total = Count()
-    total.add(score_value(gold.get("city"), pred.get("city"), lambda a, b: fold(a) == fold(b)))
+    total.add(
+        score_value(gold.get("city"), pred.get("city"), lambda a, b: city_key(a) == city_key(b))
+    )
     total.add(
         score_value(
             gold.get("state"),

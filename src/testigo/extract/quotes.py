@@ -379,8 +379,11 @@ def _attribute(doc: Document, seg: _Segment, resolver: _Resolver) -> tuple[_Spea
         if verb_after.group(0).lower() in ("according to", "según"):
             sp = resolver.resolve(base + verb_after.end(), base + len(after_clause), first=True)
         else:
-            sp = resolver.resolve(base, base + verb_after.start())
-            if sp is None:
+            # '"...," the officer said' (subject first) or '"...," said Name' (verb first)
+            sp = None
+            if verb_after.start() <= 70:
+                sp = resolver.resolve(base, base + verb_after.start())
+            if sp is None and not after_clause[: verb_after.start()].strip(" ,\t\n—–-"):
                 sp = resolver.resolve(base + verb_after.end(), base + len(after_clause), first=True)
         if sp is not None:
             return sp, True
@@ -458,6 +461,9 @@ def find_quotes(doc: Document, people: list[Person], agencies: list[AgencyMentio
     return quotes
 
 
+_NOT_CONTENT = re.compile(
+    r"(?:in|on|at|to|by|for|during|after|before|while|from|with|en|a|durante|por)\s", re.IGNORECASE
+)
 _REPORTED_VERB = re.compile(
     r"\b(?:said|says|told|added|dijo|afirmó|explicó|señaló|aseguró)\b", re.IGNORECASE
 )
@@ -495,6 +501,8 @@ def find_reported_speech(
             continue
         resolver.note(speaker)
         start, end = base + m.start("content"), base + m.end("content")
+        if _NOT_CONTENT.match(doc.text[start:end]):
+            continue
         out.append(
             Quote(
                 doc.text[start:end],
