@@ -28,3 +28,29 @@ def opened(vault: Vault) -> tuple[str, str]:
     token = service.create_token(vault, actor="test:alice", label="test link")
     session = service.open_session(vault, token.token, mime_type="video/webm;codecs=vp8")
     return session.public_id, session.upload_key
+
+
+@pytest.fixture
+def client(vault: Vault, settings):  # type: ignore[no-untyped-def]
+    """The web app on this test's vault."""
+    from fastapi.testclient import TestClient
+
+    from testigo.web import accounts
+    from testigo.web.app import create_app
+
+    accounts.forget_cached()
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+    accounts.forget_cached()
+
+
+@pytest.fixture
+def investigator(vault: Vault) -> dict[str, str]:
+    """Headers of an investigator's API token."""
+    from testigo.web import accounts
+
+    user, _ = accounts.create_user(
+        vault, "ines", "investigator", actor="test", password="correct horse battery"
+    )
+    _, token = accounts.create_token(vault, user.id, "tests", actor="test")
+    return {"Authorization": f"Bearer {token}"}

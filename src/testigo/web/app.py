@@ -97,7 +97,7 @@ def wants_json(request: Request) -> bool:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    from testigo.web import api, pages
+    from testigo.web import api, capture_routes, pages
     from testigo.web.search import sync_index
 
     settings = settings or load_settings()
@@ -149,5 +149,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(capture_routes.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
