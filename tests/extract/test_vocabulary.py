@@ -86,3 +86,20 @@ def test_resolve_place() -> None:
     state = resolve_place(None, "Minn.")
     assert state is not None and state.kind == "state" and state.admin1 == "Minnesota"
     assert resolve_place("Nowhereville Xyz") is None
+
+
+def test_finder_handles_accented_aliases() -> None:
+    text = "Agentes del Servicio de Inmigración y Control de Aduanas y la corte de inmigración."
+    names = [a.name for a in find_agencies(text)]
+    assert names == [
+        "U.S. Immigration and Customs Enforcement",
+        "Executive Office for Immigration Review",
+    ]
+
+
+def test_state_agencies() -> None:
+    fdle = normalize_agency("Florida Department of Law Enforcement")
+    assert fdle is not None and fdle.kind == "state_agency"
+    assert fdle.name == "Florida Department of Law Enforcement"
+    patrol = normalize_agency("Ohio State Highway Patrol")
+    assert patrol is not None and patrol.key == normalize_agency("Ohio State Police").key  # type: ignore[union-attr]
