@@ -21,9 +21,9 @@ from testigo.media.errors import MediaError
 # PDQ's own advice: hashes of quality under 50 come from flat, featureless pictures and match
 # each other whatever they show; they are kept but not used for matching.
 MIN_QUALITY = 50
-_HASH_SIDE = 512  # frames are scaled so the longer side is this before bars are found
-_BAR_FLATNESS = 8.0  # standard deviation of grey levels along a bar row or column
-_BAR_DARKNESS = 40.0  # mean grey level (0-255) at or below which a flat line is a bar
+_HASH_SIDE = 320  # frames are scaled so the longer side is this before bars are found
+_BAR_DARKNESS = 40  # brightest channel (0-255) at or below which a pixel counts as bar
+_BAR_BRIGHT_SHARE = 0.02  # a bar line may have this share of brighter pixels
 _MAGIC = b"TGFP"
 _VERSION = 1
 _HEADER = struct.Struct("<4sBIdf")  # magic, version, frame count, duration, sampling rate
@@ -102,34 +102,29 @@ class VideoFingerprint:
 def content_box(gray: np.ndarray) -> tuple[int, int, int, int]:
     """(top, bottom, left, right) of the picture inside letterbox or pillarbox bars.
 
-    A bar is a run of flat, near-black rows (or columns) from an edge. If the bars would leave
-    less than a third of the frame (a dark or flat frame),
-    nothing is cut.
+    A bar is a run of near-black rows (or columns) from an edge: at most 2% of their pixels
+    brighter than a dark grey, which tolerates compression noise and a small logo. Only dark bars
+    are cut: a flat bright band is far more often sky or a wall that belongs to the picture. If
+    the bars would leave less than a third of the frame (a dark frame), nothing is cut.
     """
     height, width = gray.shape
-    top, bottom = _bar_extent(gray, height), height - _bar_extent(gray[::-1], height)
-    left, right = _bar_extent(gray.T, width), width - _bar_extent(gray.T[::-1], width)
+    bright = gray > _BAR_DARKNESS
+    rows = bright.mean(axis=1) > _BAR_BRIGHT_SHARE
+    columns = bright.mean(axis=0) > _BAR_BRIGHT_SHARE
+    if not rows.any() or not columns.any():
+        return 0, height, 0, width
+    top = int(np.argmax(rows))
+    bottom = height - int(np.argmax(rows[::-1]))
+    left = int(np.argmax(columns))
+    right = width - int(np.argmax(columns[::-1]))
     if bottom - top < height / 3 or right - left < width / 3:
         return 0, height, 0, width
     return top, bottom, left, right
 
 
-def _bar_extent(lines: np.ndarray, size: int) -> int:
-    """How many leading lines of ``lines`` (rows) are bar: flat and near black.
-
-    Only dark bars are cut: a flat bright band is far more often sky or a wall that belongs to
-    the picture, and cutting it from one copy but not another would break the match.
-    """
-    flat = (lines.std(axis=1) <= _BAR_FLATNESS) & (lines.mean(axis=1) <= _BAR_DARKNESS)
-    if flat.all():
-        return size
-    return int(np.argmin(flat))
-
-
 def hash_rgb(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     """PDQ hash of the picture with bars removed, of its mirror, and the quality (0-100)."""
-    gray = rgb.mean(axis=2)
-    top, bottom, left, right = content_box(gray)
+    top, bottom, left, right = content_box(rgb.max(axis=2))
     picture = np.ascontiguousarray(rgb[top:bottom, left:right])
     hashes, quality = pdqhash.compute_dihedral(picture)
     plain = np.packbits(np.asarray(hashes[0], dtype=np.uint8))
