@@ -8,6 +8,11 @@ traceback.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +24,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from testigo.config import Settings, load_settings
 from testigo.errors import NotFoundError, RefusedInputError, TestigoError
-from testigo.vault.service import open_vault
+from testigo.vault.service import Vault, open_vault
 from testigo.web import accounts, deps, evidence
 from testigo.web.access import Forbidden
 
 STATIC_DIR = Path(__file__).parent / "static"
+logger = logging.getLogger(__name__)
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
@@ -96,14 +102,41 @@ def wants_json(request: Request) -> bool:
     )
 
 
+INDEX_SYNC_SECONDS = 5.0
+
+
+async def _keep_index_fresh(vault: Vault) -> None:
+    from starlette.concurrency import run_in_threadpool
+
+    from testigo.web.search import sync_index
+
+    while True:
+        await asyncio.sleep(INDEX_SYNC_SECONDS)
+        try:
+            await run_in_threadpool(sync_index, vault)
+        except Exception:  # a busy database must not stop the loop
+            logger.exception("could not refresh the incident index")
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
-    from testigo.web import api, capture_routes, pages
+    from testigo.web import api, pages
     from testigo.web.search import sync_index
 
     settings = settings or load_settings()
     vault = open_vault(settings)
     sync_index(vault)
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Incidents changed outside the app (the CLI, workers) reach the index within seconds.
+        task = asyncio.create_task(_keep_index_fresh(vault))
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        vault.dispose()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Testigo",
         version="1",
         description="Evidence of enforcement encounters: incidents, evidence, proofs.",
@@ -143,12 +176,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def healthz() -> PlainTextResponse:
         return PlainTextResponse("ok")
 
-    @app.on_event("shutdown")
-    def close_vault() -> None:
-        vault.dispose()
-
     app.include_router(api.router)
     app.include_router(pages.router)
-    app.include_router(capture_routes.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Float, Integer, func, select, text
 from sqlalchemy.orm import Session
 
 from testigo.db.models import EvidenceItem, Incident, IncidentItem
@@ -269,11 +269,13 @@ def _fts_condition(session: Session, words: list[str]) -> tuple[Any, Any]:
     if session.get_bind().dialect.name == "sqlite":
         match = " ".join(f'"{w}"*' for w in words)
         matches = (
-            select(text("rowid AS rid"), text("bm25(incident_fts, 10.0, 1.0) AS rank"))
-            .select_from(text("incident_fts"))
-            .where(text("incident_fts MATCH :match"))
-            .params(match=match)
-            .subquery()
+            text(
+                "SELECT rowid AS rid, bm25(incident_fts, 10.0, 1.0) AS rank "
+                "FROM incident_fts WHERE incident_fts MATCH :match"
+            )
+            .bindparams(match=match)
+            .columns(rid=Integer, rank=Float)
+            .subquery("fts")
         )
         return matches, matches.c.rank
     query = " & ".join(f"{w}:*" for w in words)

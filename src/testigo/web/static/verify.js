@@ -56,9 +56,14 @@
 
   // A C2SP verifier key: name+hex(key id)+base64(0x01 || 32-byte Ed25519 key).
   async function parseVerifierKey(vkey) {
-    const parts = vkey.trim().split("+");
-    if (parts.length !== 3) throw new Error("the verifier key is malformed");
-    const [name, kidHex, b64] = parts;
+    // The base64 part may itself contain "+": split at the first two only.
+    const text = vkey.trim();
+    const first = text.indexOf("+");
+    const second = text.indexOf("+", first + 1);
+    if (first < 1 || second < 0) throw new Error("the verifier key is malformed");
+    const name = text.slice(0, first);
+    const kidHex = text.slice(first + 1, second);
+    const b64 = text.slice(second + 1);
     const raw = fromB64(b64);
     if (raw.length !== 33 || raw[0] !== 1) throw new Error("the verifier key is not Ed25519");
     const publicKey = raw.slice(1);
