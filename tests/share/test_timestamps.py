@@ -132,6 +132,14 @@ def test_untrusted_root_fails(token: TimestampToken) -> None:
         verify_timestamp(token.response_der, CHECKPOINT, roots=[stranger.root_cert])
 
 
+def test_a_certificate_not_made_for_timestamping_fails() -> None:
+    authority = TestAuthority.create("No EKU Root", timestamping=False)
+    with TestTSAServer(authority) as server:
+        got = request_timestamp(CHECKPOINT, server.url)
+    with pytest.raises(TimestampError, match="timestamping"):
+        verify_timestamp(got.response_der, CHECKPOINT, roots=[authority.root_cert])
+
+
 def _signed_regions(der: bytes) -> dict[str, tuple[int, int]]:
     """Where the TSTInfo, the signed attributes and the signature value sit in the response."""
     response = tsp.TimeStampResp.load(der)

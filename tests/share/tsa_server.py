@@ -74,6 +74,7 @@ def _issue(
     *,
     ca_path_length: int | None,
     is_ca: bool,
+    timestamping: bool = True,
 ) -> x509.Certificate:
     """A certificate valid from yesterday for a month: CA, or TSA leaf with timeStamping."""
     now = datetime.datetime.now(datetime.UTC)
@@ -97,7 +98,7 @@ def _issue(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
             critical=False,
         )
-    if not is_ca:
+    if not is_ca and timestamping:
         # RFC 3161 section 2.3: the TSA certificate's only extended key usage, marked critical.
         builder = builder.add_extension(
             x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True
@@ -119,8 +120,13 @@ class TestAuthority:
 
     @classmethod
     def create(
-        cls, common_name: str = "Testigo Test Root", *, with_intermediate: bool = False
+        cls,
+        common_name: str = "Testigo Test Root",
+        *,
+        with_intermediate: bool = False,
+        timestamping: bool = True,
     ) -> TestAuthority:
+        """``timestamping=False`` leaves out the TSA certificate's extended key usage."""
         root_key = ec.generate_private_key(ec.SECP256R1())
         root_name = _name(common_name)
         root_cert = _issue(root_name, root_key, root_name, root_key, ca_path_length=1, is_ca=True)
@@ -141,6 +147,7 @@ class TestAuthority:
             issuer_key,
             ca_path_length=None,
             is_ca=False,
+            timestamping=timestamping,
         )
         return cls(
             root_key=root_key,
