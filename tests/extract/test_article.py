@@ -146,3 +146,20 @@ def test_name_in_quotation_marks_is_not_a_quote() -> None:
 def test_label_without_speech_is_not_a_quote() -> None:
     text = 'Title\n\nThe agents wore vests marked "POLICE" in Yakima, Washington.'
     assert extract_article(text).quotes == []
+
+
+def test_spanish_dialogue_dashes() -> None:
+    text = (
+        "Vecinos protestan tras redada\n4 de abril de 2025\n\n"
+        "Agentes de ICE detuvieron el jueves a dos hombres en Pasadena, California.\n\n"
+        "—No tenemos miedo —dijo Ana Ruiz Camacho, vecina del barrio—. Vamos a seguir.\n\n"
+        "—Esto fue un abuso —afirmó el portavoz de la coalición, Julián Ferrer.\n"
+    )
+    r = extract_article(text)
+    assert r.language == "es"
+    assert [(q.text, q.speaker) for q in r.quotes] == [
+        ("No tenemos miedo", "Ana Ruiz Camacho"),
+        ("Esto fue un abuso", "Julián Ferrer"),
+    ]
+    assert [p.text for p in r.quotes[0].parts] == ["No tenemos miedo", "Vamos a seguir."]
+    assert r.incident_date is not None and r.incident_date.value == "2025-04-03"

@@ -649,6 +649,14 @@ NON_NAME_WORDS = frozenset(
         "law",
         "order",
         "warrant",
+        "board",
+        "review",
+        "commission",
+        "institute",
+        "alliance",
+        "bureau",
+        "agency",
+        "center",
     ]
 )
 

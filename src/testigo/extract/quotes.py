@@ -67,6 +67,35 @@ class _Segment:
     close_mark: int  # index after the closing mark (== end when left open)
     paragraph: int
     left_open: bool
+    continuation: bool = False
+
+
+_DASH_OPEN = re.compile(r"[—―]\s?(?=[¿¡\"“«]?[A-ZÁÉÍÓÚÑ])")
+_DASH_INCISO = re.compile(r"\s[—―](?=\w)")
+_DASH_CLOSE = re.compile(r"[—―]")
+
+
+def _dialogue(text: str, p_start: int, p_end: int, number: int) -> list[_Segment]:
+    """Spanish-style dialogue: '—No tenemos miedo —dijo Ana—. Vamos a seguir.'"""
+    opening = _DASH_OPEN.match(text, p_start, p_end)
+    if opening is None:
+        return []
+    inciso = _DASH_INCISO.search(text, opening.end(), p_end)
+    if inciso is None:
+        return []
+    dash = inciso.start() + 1
+    closing = _DASH_CLOSE.search(text, dash + 1, p_end)
+    narration = text[dash + 1 : closing.start() if closing else p_end]
+    if not _VERB_RE.search(narration):
+        return []
+    out = [_Segment(opening.end(), inciso.start(), p_start, dash, number, False)]
+    if closing is not None:
+        rest = closing.end()
+        while rest < p_end and text[rest] in ".,;: ":
+            rest += 1
+        if rest < p_end:
+            out.append(_Segment(rest, p_end, closing.start(), p_end, number, False, True))
+    return out
 
 
 def _segments(doc: Document) -> list[_Segment]:
@@ -75,6 +104,11 @@ def _segments(doc: Document) -> list[_Segment]:
     for number, (p_start, p_end) in enumerate(doc.paragraphs):
         if p_end <= doc.header.body_start:
             continue
+        if text[p_start] in "—―":
+            dialogue = _dialogue(text, p_start, p_end, number)
+            if dialogue:
+                out.extend(dialogue)
+                continue
         marks = [m.start() for m in _QUOTE_CHARS.finditer(text, p_start, p_end)]
         i = 0
         while i < len(marks):
@@ -197,10 +231,19 @@ class _Resolver:
             options.append(
                 (m.end(), _Speaker("unidentified person", None, "unknown", m.start(), m.end()))
             )
+        persons = [o for o in options if o[1].kind == "person"]
+        if first and not persons:
+            extra = self._unknown_name(start, end)
+            if extra is not None and extra.end is not None:
+                persons = [(extra.end, extra)]
+                options.append(persons[0])
         if not options:
             return self._unknown_name(start, end)
         options.sort(key=lambda o: o[0])
-        return options[0][1] if first else options[-1][1]
+        if first:
+            # 'said the group's spokesman, Name': the name is the speaker, not the title
+            return min(persons, key=lambda o: o[0])[1] if persons else options[0][1]
+        return options[-1][1]
 
     def _unknown_name(self, start: int, end: int) -> _Speaker | None:
         """A full name the people finder missed ('dijo Name Surname, vecina de ...')."""
@@ -423,6 +466,9 @@ def find_quotes(doc: Document, people: list[Person], agencies: list[AgencyMentio
         if _ALIAS_BEFORE.search(before) and re.fullmatch(
             r"(?:[A-ZÁÉÍÓÚÑ][\w'’\-]*[ ,]*){1,4}", words
         ):
+            continue
+        if seg.continuation and previous is not None:
+            previous.parts.append(Mention(words, start, end))
             continue
         speaker, governed = _attribute(doc, seg, resolver)
         paragraph_start = doc.paragraphs[seg.paragraph][0]
