@@ -19,18 +19,17 @@ import tempfile
 import time
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import av
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from protect.facesynth import FaceClip, make_face_clip  # noqa: E402
-
-from testigo.protect.detector import FaceDetector, get_detector  # noqa: E402
-from testigo.protect.faces import TrackingParams, track_faces  # noqa: E402
-from testigo.protect.redact_video import (  # noqa: E402
+from protect.facesynth import FaceClip, make_face_clip
+from testigo.protect.detector import FaceDetector, get_detector
+from testigo.protect.faces import TrackingParams, track_faces
+from testigo.protect.redact_video import (
     VIDEO_CRF,
     VIDEO_PRESET,
     hide_regions,
@@ -68,14 +67,13 @@ def per_frame(
     with av.open(str(source)) as container, av.open(str(target), "w", format="mp4") as output:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        out = cast(
-            av.video.stream.VideoStream,
-            output.add_stream("libx264", rate=stream.average_rate or Fraction(30)),
-        )
+        rate: Fraction = stream.average_rate or Fraction(30)
+        out = output.add_stream("libx264", rate=rate)
         out.width, out.height = stream.codec_context.width, stream.codec_context.height
         out.pix_fmt = "yuv420p"
         out.options = {"preset": VIDEO_PRESET, "crf": str(VIDEO_CRF)}
-        out.codec_context.time_base = stream.time_base
+        time_base = stream.time_base or Fraction(1, 90_000)
+        out.codec_context.time_base = time_base
         for index, frame in enumerate(container.decode(stream)):
             rgb = frame.to_ndarray(format="rgb24")
             boxes: list[Box] = []
@@ -85,7 +83,7 @@ def per_frame(
             used[index] = boxes
             hide_regions(rgb, boxes, "blur")
             new = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-            new.pts, new.time_base = frame.pts, stream.time_base
+            new.pts, new.time_base = frame.pts, time_base
             output.mux(out.encode(new))
         output.mux(out.encode(None))
     return used

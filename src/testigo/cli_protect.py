@@ -1,4 +1,4 @@
-"""`testigo redact`, `testigo faces` and `testigo c2pa show`: public copies and their credentials."""
+"""`testigo redact`, `testigo faces`, `testigo c2pa show`: public copies and their credentials."""
 
 from __future__ import annotations
 
@@ -53,7 +53,8 @@ def redact(
     """Store a redacted public copy of ITEM: a new item, signed with C2PA, ledgered."""
     import json
 
-    from testigo.cli import emit_json, err, load_settings, out, vault_session
+    from testigo.cli import emit_json, err, out, vault_session
+    from testigo.config import load_settings
     from testigo.errors import UsageError
     from testigo.protect.audio import TimeRange, ranges_from_transcript
     from testigo.protect.service import redact_item
@@ -122,7 +123,8 @@ def faces_command(
     """List the face tracks of a video, with times and a thumbnail, to choose which to hide."""
     from rich.table import Table
 
-    from testigo.cli import emit_json, load_settings, out, vault_session
+    from testigo.cli import emit_json, out, vault_session
+    from testigo.config import load_settings
     from testigo.protect.service import list_item_faces
 
     item_id = _item_id(item)
@@ -163,7 +165,8 @@ def c2pa_show(
     import shutil
     import tempfile
 
-    from testigo.cli import emit_json, load_settings, out, vault_session
+    from testigo.cli import emit_json, out, vault_session
+    from testigo.config import load_settings
     from testigo.protect.c2pa_sign import read_c2pa
     from testigo.protect.service import _SUFFIX
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import av
 import numpy as np
@@ -30,7 +30,7 @@ _FACE_IN_CROP = (21, 28, 110, 148)
 def _portrait() -> Array:
     from skimage import data
 
-    image = cast(Array, data.astronaut())
+    image: Array = data.astronaut()  # type: ignore[no-untyped-call,unused-ignore]
     x1, y1, x2, y2 = _CROP
     return image[y1:y2, x1:x2]
 
@@ -60,7 +60,8 @@ def _background(width: int, height: int, seed: int) -> Array:
     )
     blocks = rng.integers(-25, 25, size=(height // 16 + 1, width // 16 + 1, 3))
     texture = np.kron(blocks, np.ones((16, 16, 1)))[:height, :width]
-    return np.clip(base + texture, 0, 255).astype(np.uint8)
+    result: Array = np.clip(base + texture, 0, 255).astype(np.uint8)
+    return result
 
 
 def _paths(
@@ -113,15 +114,13 @@ def make_face_clip(
     paths = _paths(width, height, head.shape[0], total, faces)
     clip = FaceClip(path=path, width=width, height=height, fps=fps, frames=total)
     with av.open(str(path), "w", format="mp4") as container:
-        stream = cast(av.video.stream.VideoStream, container.add_stream("libx264", rate=fps))
+        stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height = width, height
         stream.pix_fmt = "yuv420p"
         stream.options = {"preset": "ultrafast", "crf": str(crf)}
         audio_stream = None
         if audio_tone:
-            audio_stream = cast(
-                av.audio.stream.AudioStream, container.add_stream("aac", rate=16000)
-            )
+            audio_stream = container.add_stream("aac", rate=16000)
             audio_stream.layout = "mono"
         for i in range(total):
             frame = background.copy()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,7 @@ def test_merged_ranges_are_disjoint_and_cover_the_same_time(
 ) -> None:
     ranges = [TimeRange(a, b) for a, b in pairs]
     merged = merge_ranges(ranges)
-    for first, second in zip(merged, merged[1:], strict=False):
+    for first, second in itertools.pairwise(merged):
         assert first.end < second.start
     for r in ranges:
         assert any(m.start <= r.start and r.end <= m.end for m in merged)

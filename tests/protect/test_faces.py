@@ -8,10 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from testigo.protect.detector import FaceDetector, decode, model_path, nms
-from testigo.protect.faces import FaceTracker, TrackingParams, iou, track_faces
-from testigo.protect.detector import Detection
 from testigo.media.errors import MediaError
+from testigo.protect.detector import Detection, FaceDetector, decode, model_path, nms
+from testigo.protect.faces import FaceTracker, TrackingParams, iou, track_faces
 
 from .facesynth import FaceClip
 

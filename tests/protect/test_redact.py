@@ -100,13 +100,15 @@ def test_chosen_track_only_leaves_the_other_face(
     for index, after in enumerate(decode_frames(out)):
         first, second = face_clip.truth[index]
         assert is_hidden(originals[index], after, second), f"frame {index}: chosen face visible"
-        if iou(tuple(map(float, first)), tuple(map(float, second))) == 0 and not _near(
-            first, second
-        ):  # type: ignore[arg-type]
+        if iou(_floats(first), _floats(second)) == 0 and not _near(first, second):
             assert is_intact(originals[index], after, first), f"frame {index}: other face hidden"
 
     with pytest.raises(UsageError, match="no face track"):
         redact_item(vault, item, faces=[99], actor="test:alice")
+
+
+def _floats(box: tuple[int, int, int, int]) -> tuple[float, float, float, float]:
+    return (float(box[0]), float(box[1]), float(box[2]), float(box[3]))
 
 
 def _near(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
@@ -204,7 +206,7 @@ def test_image_exif_stripped_and_faces_hidden(vault: Vault, tmp_path: Path) -> N
     from skimage import data
 
     portrait = tmp_path / "portrait.jpg"
-    image = Image.fromarray(data.astronaut())
+    image = Image.fromarray(data.astronaut())  # type: ignore[no-untyped-call,unused-ignore]
     exif = Image.Exif()
     exif[0x010F] = "Google"
     exif[0x0110] = "Pixel 7"

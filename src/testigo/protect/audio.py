@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import av
 import numpy as np
@@ -201,9 +201,7 @@ def redact_audio_file(
         stream = audio_stream(container, Path(source).name)
         redactor = AudioRedactor(stream, ranges, bleep)
         with av.open(str(target), "w", format="mp4") as output:
-            out_stream = cast(
-                av.audio.stream.AudioStream, output.add_stream("aac", rate=redactor.rate)
-            )
+            out_stream = output.add_stream("aac", rate=redactor.rate)
             out_stream.layout = redactor.layout
             for frame in container.decode(stream):
                 for piece in redactor.process(frame):

@@ -195,7 +195,7 @@ def sign_redacted(
     parameters: dict[str, Any],
 ) -> dict[str, Any]:
     """Write ``signed``: ``redacted`` with a manifest naming ``original`` as its parent."""
-    import c2pa
+    import c2pa  # type: ignore[import-untyped,unused-ignore]
 
     mime = mime_type_for(redacted)
     if mime is None:
@@ -271,7 +271,7 @@ def read_c2pa(
     Trust is checked against ``TESTIGO_C2PA_TRUST_ANCHORS`` (PEM) and, when ``settings`` are
     given, this vault's local test CA; a manifest trusted only through that CA says so.
     """
-    import c2pa
+    import c2pa  # type: ignore[import-untyped,unused-ignore]
 
     file = Path(path)
     anchors, has_local = _trust_anchors(settings)

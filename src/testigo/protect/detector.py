@@ -112,7 +112,7 @@ class FaceDetector:
 
 
 def decode(heatmap: Array, scale: Array, offset: Array, threshold: float) -> list[Detection]:
-    """Turn the model's centre heatmap, log-scales and offsets into boxes, then suppress overlaps."""
+    """The model's centre heatmap, log-scales and offsets as boxes, overlaps suppressed."""
     heat = heatmap[0, 0]
     rows, cols = np.nonzero(heat > threshold)
     if rows.size == 0:
@@ -162,7 +162,7 @@ def nms(boxes: Array, scores: Array, iou_threshold: float) -> list[int]:
 def _load_session(path: Path) -> Any:
     try:
         import onnx
-        import onnxruntime
+        import onnxruntime  # type: ignore[import-untyped,unused-ignore]
     except ImportError as exc:
         raise MediaError(
             "face detection needs onnxruntime and onnx: pip install onnxruntime onnx"

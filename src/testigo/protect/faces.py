@@ -13,7 +13,7 @@ with a box for every frame it covers, so a person can choose which tracks to red
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -138,9 +138,7 @@ class _Track:
             return last
         prev_index, prev, _ = self.hits[-2]
         step = (index - last_index) / max(1, last_index - prev_index)
-        return tuple(  # type: ignore[return-value]
-            a + (a - b) * step for a, b in zip(last, prev, strict=True)
-        )
+        return _box(a + (a - b) * step for a, b in zip(last, prev, strict=True))
 
 
 class FaceTracker:
@@ -303,21 +301,28 @@ def _box_at(hits: list[tuple[int, Box, float]], index: int) -> tuple[Box, float,
     if after is not None and after > 0:
         (i0, b0, s0), (i1, b1, s1) = hits[after - 1], hits[after]
         w = (index - i0) / (i1 - i0)
-        box = tuple(a + (b - a) * w for a, b in zip(b0, b1, strict=True))
-        return box, min(s0, s1), "interpolated"  # type: ignore[return-value]
+        return (
+            _box(a + (b - a) * w for a, b in zip(b0, b1, strict=True)),
+            min(s0, s1),
+            "interpolated",
+        )
     if after == 0:
         ref, other = hits[0], hits[1] if len(hits) > 1 else hits[0]
     else:
         ref, other = hits[-1], hits[-2] if len(hits) > 1 else hits[-1]
     (ir, br, sr), (io, bo, _) = ref, other
     velocity = (
-        tuple((a - b) / (ir - io) for a, b in zip(br, bo, strict=True))
+        _box((a - b) / (ir - io) for a, b in zip(br, bo, strict=True))
         if ir != io
         else (0.0, 0.0, 0.0, 0.0)
     )
     step = index - ir
-    box = tuple(a + v * step for a, v in zip(br, velocity, strict=True))
-    return box, sr, "extrapolated"  # type: ignore[return-value]
+    return _box(a + v * step for a, v in zip(br, velocity, strict=True)), sr, "extrapolated"
+
+
+def _box(values: Iterable[float]) -> Box:
+    x1, y1, x2, y2 = values
+    return (x1, y1, x2, y2)
 
 
 def _distance_to_hits(hits: list[tuple[int, Box, float]], index: int) -> int:
@@ -367,7 +372,7 @@ def iterate_frames(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Iterat
     try:
         name = Path(path).name
         stream = video_stream(container, name)
-        info = {
+        info: dict[str, Any] = {
             "name": name,
             "width": stream.codec_context.width,
             "height": stream.codec_context.height,
@@ -411,8 +416,9 @@ def track_faces(
     last_detection = -(10**9)
     motion_since = 0.0
     for decoded in frames:
-        small = decoded.frame.reformat(width=64, height=36, format="gray").to_ndarray()
-        small = small.astype(np.int16)
+        small = (
+            decoded.frame.reformat(width=64, height=36, format="gray").to_ndarray().astype(np.int16)
+        )
         change = float(np.abs(small - previous).mean()) if previous is not None else 0.0
         previous = small
         motion_since += change

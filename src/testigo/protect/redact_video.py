@@ -174,7 +174,7 @@ def redact_video(
             if metadata:
                 output.metadata.update(metadata)
             rate = in_video.average_rate or in_video.guessed_rate or Fraction(30)
-            out_video = cast(av.video.stream.VideoStream, output.add_stream("libx264", rate=rate))
+            out_video = output.add_stream("libx264", rate=rate)
             out_video.width, out_video.height = width, height
             out_video.pix_fmt = "yuv420p"
             out_video.options = {"preset": VIDEO_PRESET, "crf": str(VIDEO_CRF)}
@@ -228,9 +228,10 @@ def redact_video(
                         count = hide_regions(rgb, boxes, kind)
                         applied += count
                         changed += 1 if count else 0
-                        new = av.VideoFrame.from_ndarray(
-                            np.ascontiguousarray(rgb[:height, :width]), format="rgb24"
+                        trimmed: np.ndarray[Any, np.dtype[np.uint8]] = np.ascontiguousarray(
+                            rgb[:height, :width]
                         )
+                        new = av.VideoFrame.from_ndarray(trimmed, format="rgb24")
                     else:
                         new = video_frame.reformat(width=width, height=height, format="yuv420p")
                     new.pts = video_frame.pts
