@@ -119,12 +119,13 @@ async def _keep_index_fresh(vault: Vault) -> None:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    from testigo.web import api, pages
+    from testigo.web import api, capture_routes, pages
     from testigo.web.search import sync_index
 
     settings = settings or load_settings()
     vault = open_vault(settings)
     sync_index(vault)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # Incidents changed outside the app (the CLI, workers) reach the index within seconds.
@@ -178,5 +179,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(capture_routes.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -54,14 +54,24 @@ def map_layout(points: list[dict[str, Any]]) -> dict[str, Any]:
     lat = math.ceil(south / lat_step) * lat_step
     while lat <= north:
         _, y = project(lat, cx)
-        lines.append({"x1": 0, "y1": y, "x2": WIDTH, "y2": y, "label": f"{lat:g}°", "lx": 4, "ly": y - 3})
+        lines.append(
+            {"x1": 0, "y1": y, "x2": WIDTH, "y2": y, "label": f"{lat:g}°", "lx": 4, "ly": y - 3}
+        )
         lat += lat_step
     lon_step = _step(east - west)
     lon = math.ceil(west / lon_step) * lon_step
     while lon <= east:
         x, _ = project(cy, lon)
         lines.append(
-            {"x1": x, "y1": 0, "x2": x, "y2": HEIGHT, "label": f"{lon:g}°", "lx": x + 3, "ly": HEIGHT - 4}
+            {
+                "x1": x,
+                "y1": 0,
+                "x2": x,
+                "y2": HEIGHT,
+                "label": f"{lon:g}°",
+                "lx": x + 3,
+                "ly": HEIGHT - 4,
+            }
         )
         lon += lon_step
     return {"width": WIDTH, "height": HEIGHT, "points": placed, "lines": lines}

@@ -1,4 +1,4 @@
-"""`testigo serve`, `testigo user ...` and `testigo token ...`: the web app from the command line."""
+"""`testigo serve`, `testigo user ...`, `testigo token ...`: the web app from the command line."""
 
 from __future__ import annotations
 

@@ -31,17 +31,15 @@ def get_vault(request: Request) -> Vault:
 
 
 async def language(request: Request) -> str:
-    chosen = i18n.choose(
-        request.cookies.get(LANG_COOKIE), request.headers.get("accept-language")
-    )
+    chosen = i18n.choose(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
     i18n.set_language(chosen)
     return chosen
 
 
 def optional_principal(request: Request) -> Principal | None:
-    cached = getattr(request.state, "principal", False)
-    if cached is not False:
-        return cached  # type: ignore[no-any-return]
+    if hasattr(request.state, "principal"):
+        cached: Principal | None = request.state.principal
+        return cached
     vault = get_vault(request)
     principal: Principal | None = None
     auth = request.headers.get("authorization", "")

@@ -165,7 +165,9 @@ def add_event(
         )
         if item_id is not None and media_start is not None:
             row.media_offset = media_start
-        journal.note("record.reason", [f"incident:{incident_id}", f"event:{row.id}"], {"reason": why})
+        journal.note(
+            "record.reason", [f"incident:{incident_id}", f"event:{row.id}"], {"reason": why}
+        )
         journal.append(session)
         event_id = row.id
     reindex(vault, incident_id)

@@ -74,9 +74,7 @@ def get_item(vault: Vault, principal: Principal, item_id: int, *, action: str) -
             )
         )
         incidents = list(
-            session.scalars(
-                select(IncidentItem.incident_id).where(IncidentItem.item_id == item_id)
-            )
+            session.scalars(select(IncidentItem.incident_id).where(IncidentItem.item_id == item_id))
         )
         data = item_dict(item, acquisitions)
     data["incidents"] = incidents
@@ -247,9 +245,7 @@ async def append_upload(
         try:
             async for chunk in chunks:
                 if written + len(chunk) > row.size:
-                    raise UploadTooLarge(
-                        f"more bytes than the {row.size:,} this upload declared"
-                    )
+                    raise UploadTooLarge(f"more bytes than the {row.size:,} this upload declared")
                 view = memoryview(chunk)
                 while view:
                     n = os.write(fd, view)
@@ -263,14 +259,12 @@ async def append_upload(
     return row, written, path
 
 
-def complete_upload(
-    vault: Vault, principal: Principal, row: Upload, path: Path
-) -> dict[str, Any]:
+def complete_upload(vault: Vault, principal: Principal, row: Upload, path: Path) -> dict[str, Any]:
     """Store the finished file in the vault (streamed from disk) and forget the temporary."""
     with path.open("rb", buffering=0) as stream:
         result: IngestResult = store_stream(
             vault,
-            stream,  # type: ignore[arg-type]
+            stream,
             name=row.name,
             acquired=Acquired(
                 actor=principal.actor,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import gettext
 import io
 from contextvars import ContextVar
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from babel.messages.mofile import write_mo
@@ -23,7 +23,7 @@ LOCALE_DIR = Path(__file__).parent / "locale"
 _current: ContextVar[str] = ContextVar("testigo_web_language", default=DEFAULT)
 
 
-@lru_cache(maxsize=None)
+@cache
 def translations(language: str) -> gettext.NullTranslations:
     path = LOCALE_DIR / language / "LC_MESSAGES" / "messages.po"
     if not path.is_file():

@@ -162,7 +162,9 @@ def item_dict(item: EvidenceItem, acquisitions: list[Acquisition]) -> dict[str, 
     }
 
 
-def incident_detail(vault: Vault, session: Session, principal: Principal, incident_id: int) -> dict[str, Any]:
+def incident_detail(
+    vault: Vault, session: Session, principal: Principal, incident_id: int
+) -> dict[str, Any]:
     incident = session.get(Incident, incident_id)
     assert incident is not None
     texts = _Texts(vault, session)
@@ -199,7 +201,9 @@ def incident_detail(vault: Vault, session: Session, principal: Principal, incide
     ).all()
     legal = list(
         session.scalars(
-            select(LegalAction).where(LegalAction.incident_id == incident_id).order_by(LegalAction.id)
+            select(LegalAction)
+            .where(LegalAction.incident_id == incident_id)
+            .order_by(LegalAction.id)
         )
     )
     quotes = list(

@@ -168,8 +168,11 @@ def login(
         return render(
             request,
             "login.html",
-            {"next": _safe_next(next), "error": i18n.gettext_("The form expired: try again."),
-             "login_csrf": expected},
+            {
+                "next": _safe_next(next),
+                "error": i18n.gettext_("The form expired: try again."),
+                "login_csrf": expected,
+            },
             403,
         )
     address = request.client.host if request.client else "unknown"
@@ -389,7 +392,9 @@ def add_event(
         item = int(item_id) if item_id.strip() else None
         seconds = float(media_start) if media_start.strip() else None
     except ValueError as exc:
-        raise RefusedInputError("the item must be a number and the time a number of seconds") from exc
+        raise RefusedInputError(
+            "the item must be a number and the time a number of seconds"
+        ) from exc
     editing.add_event(
         vault,
         user,

@@ -22,7 +22,11 @@ from ..fixtures import EXAMPLE_ARTICLE
 
 pytestmark = pytest.mark.browser
 PASSWORD = "browser-test-password"
-SHOTS = Path(os.environ.get("TESTIGO_SCREENSHOTS", "")) if os.environ.get("TESTIGO_SCREENSHOTS") else None
+SHOTS = (
+    Path(os.environ.get("TESTIGO_SCREENSHOTS", ""))
+    if os.environ.get("TESTIGO_SCREENSHOTS")
+    else None
+)
 
 
 def _shot(page: Any, name: str) -> None:
@@ -86,7 +90,11 @@ def test_a_day_in_the_web_app(
     assert page.locator("#sources q").count() >= 1
     # A witness's own account goes beside the article.
     page.goto(f"{base}/incidents/{ids['example']}/add")
-    page.fill("#witness textarea[name=text]", "ICE officers broke the driver's window in Kansas City, Missouri. They never showed a warrant.")
+    page.fill(
+        "#witness textarea[name=text]",
+        "ICE officers broke the driver's window in Kansas City, Missouri. "
+        "They never showed a warrant.",
+    )
     page.fill("#witness input[name=author]", "R. Example")
     page.click("#witness button[type=submit]")
     page.wait_for_url(re.compile(rf".*/incidents/{ids['example']}#sources$"))
@@ -123,7 +131,9 @@ def test_a_day_in_the_web_app(
         data = json.loads(response.text())
         entry = data["entries"][0]
         if entry["proof"]:
-            entry["proof"][0] = ("0" if entry["proof"][0][0] != "0" else "1") + entry["proof"][0][1:]
+            entry["proof"][0] = ("0" if entry["proof"][0][0] != "0" else "1") + entry["proof"][0][
+                1:
+            ]
         else:
             data["checkpoint"]["note"] = data["checkpoint"]["note"].replace("\n", "\nx", 1)
         route.fulfill(response=response, body=json.dumps(data))
