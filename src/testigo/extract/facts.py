@@ -187,6 +187,8 @@ def detention_facility(doc: Document) -> Mention | None:
 
 
 def legal(doc: Document) -> list[Fact]:
+    """Legal steps, one per sentence and kind; ``detail`` is the wording that matched."""
+    seen: set[tuple[int, str]] = set()
     out: list[Fact] = []
     taken: list[tuple[int, int]] = []
     for kind, pattern in LEGAL_RULES:
@@ -203,6 +205,9 @@ def legal(doc: Document) -> list[Fact]:
             if sentence is None:
                 continue
             taken.append((m.start(), m.end()))
+            if (sentence.start, kind) in seen:
+                continue
+            seen.add((sentence.start, kind))
             out.append(Fact(sentence.text, sentence.start, sentence.end, kind, m.group(0)))
     out.sort(key=lambda f: f.start)
     return out
@@ -352,7 +357,14 @@ def subjects(doc: Document) -> list[Subject]:
         elif m.group("age") or m.group("age_es"):
             age = int(m.group("age") or m.group("age_es"))
             key = f"age:{age}"
-            subject = Subject(phrase, m.start(), m.end(), age=age, role=_role_near(doc, m.start()))
+            end = m.end()
+            noun = m.group("noun")
+            if noun and not noun[:1].islower():  # 'a 45-year-old El Paso man': stop at the name
+                end = m.start("noun")
+                while end > m.start() and doc.text[end - 1].isspace():
+                    end -= 1
+            phrase = doc.text[m.start() : end]
+            subject = Subject(phrase, m.start(), end, age=age, role=_role_near(doc, m.start()))
         elif m.group("group"):
             key = "officers"
             subject = Subject(phrase, m.start(), m.end(), role="officer")

@@ -223,6 +223,8 @@ OFFICER_TITLES = frozenset(
 )
 OFFICIAL_TITLES = frozenset(
     [
+        "member",
+        "councilmember",
         "chief",
         "sheriff",
         "director",

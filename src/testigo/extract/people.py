@@ -26,7 +26,7 @@ from testigo.extract.lexicon import (
 )
 from testigo.extract.model import AgencyMention, Mention, Person
 from testigo.extract.places import US_STATE_NAMES, country_code, fold, is_known_city
-from testigo.extract.text import Document, name_runs, window
+from testigo.extract.text import Document, SpanIndex, name_runs, window
 
 SUFFIXES = frozenset({"II", "III", "IV", "Jr", "Jr.", "Sr", "Sr."})
 _AGE_AFTER = re.compile(r"^,\s*(?:de\s+)?(\d{1,3})(?:\s+años)?\s*(?:[,.;)]|$)")
@@ -291,7 +291,10 @@ def find_people(doc: Document, agencies: list[AgencyMention]) -> list[Person]:
         for key in [c.name, *surname_keys(c.name)]:
             by_key.setdefault(key, person)
     for person in people:
-        _assign_role(doc, person, agencies)
+        others = SpanIndex(
+            [(m.start, m.end) for p in people if p is not person for m in p.mentions]
+        )
+        _assign_role(doc, person, agencies, others)
     return people
 
 
@@ -303,7 +306,9 @@ def _fill_age(doc: Document, person: Person, c: _Candidate) -> None:
         person.age = int(m.group(1))
 
 
-def _assign_role(doc: Document, person: Person, agencies: list[AgencyMention]) -> None:
+def _assign_role(
+    doc: Document, person: Person, agencies: list[AgencyMention], others: SpanIndex
+) -> None:
     role = _role_for(person.title)
     if person.affiliation is None and role in ("spokesperson", "officer", "official"):
         earlier = [a for a in window(agencies, person.start - 20000, person.start)]
@@ -317,16 +322,43 @@ def _assign_role(doc: Document, person: Person, agencies: list[AgencyMention]) -
                 earlier = [a for a in earlier if a.kind in kinds]
         if earlier:
             person.affiliation = earlier[-1].name
-    if role in (None, "family", "other", "witness"):
+    if role in (None, "family", "witness"):
+        for mention in person.mentions:
+            found = _custody_role_of(doc.text, mention.start, mention.end)
+            if found is not None:
+                role = found
+                break
+    if role is None:
+        # the only person named in a sentence about an arrest is the one arrested
         for mention in person.mentions:
             sentence = doc.sentence_at(mention.start)
-            if sentence is None:
+            if sentence is None or others.inside(sentence.start, sentence.end):
                 continue
             found = _custody_role(sentence.text.lower())
             if found is not None:
                 role = found
                 break
     person.role = role or "other"
+
+
+def _custody_role_of(text: str, start: int, end: int) -> str | None:
+    """'arrested Name', 'detuvieron a Name', 'Name was detained', 'Name, 32, was arrested'."""
+    before = text[max(0, start - 60) : start].lower()
+    after = text[end : end + 60].lower()
+    verb_before = re.search(r"\b(\w+)\s+(?:(?:a|of|to)\s+)?(?:[\w'’\-]+\s+){0,2}$", before)
+    if verb_before:
+        found = _custody_role(verb_before.group(0))
+        if found is not None:
+            return found
+    passive = re.match(
+        r"^(?:['’]s)?(?:,\s*(?:de\s+)?\d{1,3}(?:\s+años)?,)?\s*(?:was|were|is|has\s+been|had\s+been|"
+        r"fue|ha\s+sido)\b",
+        after,
+    )
+    if passive:
+        clause = re.split(r"[,;.]", after[passive.start() :], maxsplit=1)[0]
+        return _custody_role(clause)
+    return None
 
 
 _ARRESTED = re.compile(

@@ -510,6 +510,11 @@ def find_quotes(doc: Document, people: list[Person], agencies: list[AgencyMentio
 _NOT_CONTENT = re.compile(
     r"(?:in|on|at|to|by|for|during|after|before|while|from|with|en|a|durante|por)\s", re.IGNORECASE
 )
+_INVERTED = re.compile(
+    r",\s*(?:said|says|told\s+\w+|dijo|afirmó|explicó|señaló|aseguró)\s+(?P<np>[^.!?;]{2,80}?)"
+    r"[.!?]?\s*$",
+    re.IGNORECASE,
+)
 _REPORTED_VERB = re.compile(
     r"\b(?:said|says|told|added|dijo|afirmó|explicó|señaló|aseguró)\b", re.IGNORECASE
 )
@@ -537,6 +542,29 @@ def find_reported_speech(
         verb = _REPORTED_VERB.search(sentence.text)
         if not verb:
             continue
+        base = sentence.start
+        inverted = _INVERTED.search(sentence.text)
+        if inverted and len(inverted.group("np").split()) <= 8:
+            speaker = resolver.resolve(
+                base + inverted.start("np"), base + inverted.end("np"), first=True
+            )
+            if speaker is not None:
+                resolver.note(speaker)
+                start, end = base, base + inverted.start()
+                out.append(
+                    Quote(
+                        doc.text[start:end],
+                        start,
+                        end,
+                        speaker.label,
+                        speaker.affiliation,
+                        "reported",
+                        speaker.start,
+                        speaker.end,
+                        [Mention(doc.text[start:end], start, end)],
+                    )
+                )
+                continue
         offset = max(0, verb.start() - 84)
         m = _REPORTED.search(sentence.text, offset)
         if not m:
