@@ -15,6 +15,7 @@ The real-time factor is processing time divided by audio length; the target is u
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import resource
 import shutil
@@ -67,34 +68,43 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as scratch:
         path = synth.write_audio(Path(scratch) / "speech.m4a", track)
-        print(f"speech track: {seconds:.0f} s, {len(spans)} sentences, "
-              f"{path.stat().st_size / 1e6:.1f} MB AAC")
+        print(
+            f"speech track: {seconds:.0f} s, {len(spans)} sentences, "
+            f"{path.stat().st_size / 1e6:.1f} MB AAC"
+        )
 
         started = time.perf_counter()
         _, chunks = decode_audio(path)
         samples = sum(len(chunk) for chunk in chunks)
         baseline = time.perf_counter() - started
-        print(f"baseline  decode + resample   {baseline:7.2f} s  "
-              f"(RTF {baseline / seconds:.4f}; {samples / 16_000:.0f} s decoded)")
+        print(
+            f"baseline  decode + resample   {baseline:7.2f} s  "
+            f"(RTF {baseline / seconds:.4f}; {samples / 16_000:.0f} s decoded)"
+        )
 
         started = time.perf_counter()
         segments = detect_speech(path)
         vad_time = time.perf_counter() - started
-        print(f"detect_speech                 {vad_time:7.2f} s  (RTF {vad_time / seconds:.4f}; "
-              f"{vad_time / baseline:.1f}x baseline; {len(segments)} segments)")
+        print(
+            f"detect_speech                 {vad_time:7.2f} s  (RTF {vad_time / seconds:.4f}; "
+            f"{vad_time / baseline:.1f}x baseline; {len(segments)} segments)"
+        )
 
         started = time.perf_counter()
         result = transcribe(path, engine=args.engine)
         asr_time = time.perf_counter() - started
-        print(f"transcribe ({result.engine}, {result.model})  {asr_time:7.2f} s  "
-              f"(RTF {asr_time / seconds:.4f}; {asr_time / baseline:.1f}x baseline; "
-              f"target RTF < 0.1: {'met' if asr_time / seconds < 0.1 else 'NOT met'})")
+        print(
+            f"transcribe ({result.engine}, {result.model})  {asr_time:7.2f} s  "
+            f"(RTF {asr_time / seconds:.4f}; {asr_time / baseline:.1f}x baseline; "
+            f"target RTF < 0.1: {'met' if asr_time / seconds < 0.1 else 'NOT met'})"
+        )
 
         expected = re.findall(r"[a-z']+", " ".join(text for _, _, text in spans).lower())
         heard = set(re.findall(r"[a-z']+", result.text.lower()))
         recall = sum(1 for word in expected if word in heard) / max(1, len(expected))
-        print(f"{len(result.segments)} transcript segments; word recall (bag of words) "
-              f"{recall:.0%}")
+        print(
+            f"{len(result.segments)} transcript segments; word recall (bag of words) {recall:.0%}"
+        )
         print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
 
