@@ -109,12 +109,15 @@ def main() -> None:
 
         started = time.perf_counter()
         real = fingerprint_video(original)
-        print(f"fingerprinted the original: {len(real)} hashes in "
-              f"{time.perf_counter() - started:.1f} s ({len(real.to_bytes()) / 1024:.0f} KiB)")
+        print(
+            f"fingerprinted the original: {len(real)} hashes in "
+            f"{time.perf_counter() - started:.1f} s ({len(real.to_bytes()) / 1024:.0f} KiB)"
+        )
         started = time.perf_counter()
         query = fingerprint_video(clip)
-        print(f"fingerprinted the clip: {len(query)} hashes in "
-              f"{time.perf_counter() - started:.2f} s")
+        print(
+            f"fingerprinted the clip: {len(query)} hashes in {time.perf_counter() - started:.2f} s"
+        )
 
         rng = np.random.default_rng(7)
         frames = round(args.minutes * 60)
@@ -124,8 +127,10 @@ def main() -> None:
             index.add(f"other-{number:04d}", random_fingerprint(rng, frames))
         index.add("original", real)
         index.query(random_fingerprint(rng, 3))  # packs the index once
-        print(f"indexed {len(index)} videos ({len(index) * frames:,} hashes) in "
-              f"{time.perf_counter() - started:.1f} s")
+        print(
+            f"indexed {len(index)} videos ({len(index) * frames:,} hashes) in "
+            f"{time.perf_counter() - started:.1f} s"
+        )
 
         timings = []
         matches = []
@@ -141,9 +146,11 @@ def main() -> None:
         )
         baseline = naive_scan(all_hashes, query)
         print(f"baseline  naive unpacked-bits scan   {baseline:7.3f} s")
-        print(f"MatchIndex.query (median of 5)      {median:7.3f} s  (best {best:.3f} s; "
-              f"{baseline / median:.1f}x faster than baseline; target < 1 s: "
-              f"{'met' if median < 1 else 'NOT met'})")
+        print(
+            f"MatchIndex.query (median of 5)      {median:7.3f} s  (best {best:.3f} s; "
+            f"{baseline / median:.1f}x faster than baseline; target < 1 s: "
+            f"{'met' if median < 1 else 'NOT met'})"
+        )
 
         found = [m for m in matches if m.video_id == "original"]
         if not found:
@@ -151,11 +158,13 @@ def main() -> None:
             raise SystemExit(1)
         match = found[0]
         error = match.offset - args.offset
-        print(f"found: {match.relationship}, offset {match.offset:.2f} s (true {args.offset:.2f}, "
-              f"error {error:+.2f} s: {'within' if abs(error) <= 1 else 'NOT within'} ±1 s); "
-              f"query {match.query_start:.1f}-{match.query_end:.1f} s = original "
-              f"{match.match_start:.1f}-{match.match_end:.1f} s; score {match.score}; "
-              f"false matches: {len(matches) - 1}")
+        print(
+            f"found: {match.relationship}, offset {match.offset:.2f} s (true {args.offset:.2f}, "
+            f"error {error:+.2f} s: {'within' if abs(error) <= 1 else 'NOT within'} ±1 s); "
+            f"query {match.query_start:.1f}-{match.query_end:.1f} s = original "
+            f"{match.match_start:.1f}-{match.match_end:.1f} s; score {match.score}; "
+            f"false matches: {len(matches) - 1}"
+        )
 
         saved = folder / "index.npz"
         started = time.perf_counter()
@@ -163,8 +172,10 @@ def main() -> None:
         save_time = time.perf_counter() - started
         started = time.perf_counter()
         MatchIndex.load(saved)
-        print(f"save {save_time:.2f} s, load {time.perf_counter() - started:.2f} s, "
-              f"{saved.stat().st_size / 1e6:.1f} MB on disk")
+        print(
+            f"save {save_time:.2f} s, load {time.perf_counter() - started:.2f} s, "
+            f"{saved.stat().st_size / 1e6:.1f} MB on disk"
+        )
         print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
 

@@ -49,8 +49,17 @@ def generate(path: Path, minutes: float, width: int, height: int, fps: int) -> N
         " fps=int(sys.argv[6]), input_format='yuv420p')"
     )
     subprocess.run(
-        [sys.executable, "-c", code, str(ROOT), str(path), str(minutes), str(width),
-         str(height), str(fps)],
+        [
+            sys.executable,
+            "-c",
+            code,
+            str(ROOT),
+            str(path),
+            str(minutes),
+            str(width),
+            str(height),
+            str(fps),
+        ],
         check=True,
     )
 
@@ -99,10 +108,17 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=1280)
     parser.add_argument("--height", type=int, default=720)
     parser.add_argument("--fps", type=int, default=30)
-    parser.add_argument("--cache-dir", type=Path, default=None,
-                        help="keep the generated video here and reuse it on later runs")
-    parser.add_argument("--separate", action="store_true",
-                        help="also time extract_keyframes and fingerprint_video on their own")
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="keep the generated video here and reuse it on later runs",
+    )
+    parser.add_argument(
+        "--separate",
+        action="store_true",
+        help="also time extract_keyframes and fingerprint_video on their own",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -112,13 +128,21 @@ def main() -> None:
         if not video.exists():
             started = time.perf_counter()
             generate(video, args.minutes, args.width, args.height, args.fps)
-            print(f"generated {video.name} ({video.stat().st_size / 1e6:.1f} MB) "
-                  f"in {time.perf_counter() - started:.1f} s")
+            print(
+                f"generated {video.name} ({video.stat().st_size / 1e6:.1f} MB) "
+                f"in {time.perf_counter() - started:.1f} s"
+            )
         rss_before = peak_rss_mib()
 
         baseline, frames = decode_only(video)
-        print(line("baseline decode-only pass", baseline, baseline,
-                   f"{frames} frames, {frames / baseline.wall:.0f} fps"))
+        print(
+            line(
+                "baseline decode-only pass",
+                baseline,
+                baseline,
+                f"{frames} frames, {frames / baseline.wall:.0f} fps",
+            )
+        )
 
         with Timer() as probe_timer:
             facts = probe(video)
@@ -126,28 +150,40 @@ def main() -> None:
 
         with Timer() as analyze_timer:
             analysis = analyze_video(video)
-        print(line("analyze_video (one pass)", analyze_timer, baseline,
-                   f"{len(analysis.keyframes)} keyframes, {len(analysis.fingerprint)} hashes"))
+        print(
+            line(
+                "analyze_video (one pass)",
+                analyze_timer,
+                baseline,
+                f"{len(analysis.keyframes)} keyframes, {len(analysis.fingerprint)} hashes",
+            )
+        )
         total_wall = probe_timer.wall + analyze_timer.wall
         total_cpu = probe_timer.cpu + analyze_timer.cpu
-        print(f"probe + keyframes + hashes   wall {total_wall:7.2f} s  cpu {total_cpu:7.2f} s  "
-              f"target < 60 s: {'met' if total_wall < 60 else 'NOT met'} (wall), "
-              f"{'met' if total_cpu < 60 else 'NOT met'} (cpu)")
+        print(
+            f"probe + keyframes + hashes   wall {total_wall:7.2f} s  cpu {total_cpu:7.2f} s  "
+            f"target < 60 s: {'met' if total_wall < 60 else 'NOT met'} (wall), "
+            f"{'met' if total_cpu < 60 else 'NOT met'} (cpu)"
+        )
 
         if args.separate:
             with Timer() as keyframe_timer:
                 keyframes = list(extract_keyframes(video))
-            print(line("extract_keyframes", keyframe_timer, baseline,
-                       f"{len(keyframes)} keyframes"))
+            print(
+                line("extract_keyframes", keyframe_timer, baseline, f"{len(keyframes)} keyframes")
+            )
             with Timer() as fingerprint_timer:
                 fingerprint = fingerprint_video(video)
-            print(line("fingerprint_video", fingerprint_timer, baseline,
-                       f"{len(fingerprint)} hashes"))
+            print(
+                line("fingerprint_video", fingerprint_timer, baseline, f"{len(fingerprint)} hashes")
+            )
 
         load = os.getloadavg()[0]
         print(f"load average (1 min) at the end: {load:.1f} on {os.cpu_count()} cores")
-        print(f"peak RSS {peak_rss_mib():.0f} MiB (before decoding: {rss_before:.0f} MiB); "
-              f"video {video.stat().st_size / 1e6:.1f} MB")
+        print(
+            f"peak RSS {peak_rss_mib():.0f} MiB (before decoding: {rss_before:.0f} MiB); "
+            f"video {video.stat().st_size / 1e6:.1f} MB"
+        )
 
 
 if __name__ == "__main__":
