@@ -62,8 +62,10 @@ def draw_scene(width: int, height: int, seed: int, text: str | None = None) -> S
             draw.rectangle((x0, y0, x1, y1), fill=colour)
     if text:
         size = max(10, height // 8)
-        draw.rectangle((width // 20, height // 20, width * 19 // 20, height // 20 + size * 6 // 5),
-                       fill=(255, 255, 255))
+        draw.rectangle(
+            (width // 20, height // 20, width * 19 // 20, height // 20 + size * 6 // 5),
+            fill=(255, 255, 255),
+        )
         draw.text((width // 20 + 4, height // 20), text, fill=(0, 0, 0), font=_font(size))
     block = tuple(int(v) for v in rng.integers(0, 256, size=3))
     start = (int(rng.integers(0, width // 2)), int(rng.integers(0, height // 2)))
@@ -235,7 +237,10 @@ def silence(seconds: float, sample_rate: int = 16_000) -> Array:
 
 
 def speech_track(
-    sentences: Sequence[str], *, gap_seconds: float = 1.5, lead_seconds: float = 1.0,
+    sentences: Sequence[str],
+    *,
+    gap_seconds: float = 1.5,
+    lead_seconds: float = 1.0,
     sample_rate: int = 16_000,
 ) -> tuple[Array, list[tuple[float, float, str]]]:
     """Sentences separated by silence; returns audio and the (start, end, text) of each."""
@@ -346,8 +351,9 @@ def write_empty_video_track(path: Path, seconds: float = 2.0) -> Path:
 
 def absurd_y4m(path: Path, width: int = 16_000, height: int = 9_000) -> Path:
     """A raw YUV4MPEG2 file whose header claims an absurd frame size (and one tiny frame)."""
-    path.write_bytes(f"YUV4MPEG2 W{width} H{height} F30:1 Ip A1:1 C420jpeg\nFRAME\n".encode()
-                     + b"\x00" * 64)
+    path.write_bytes(
+        f"YUV4MPEG2 W{width} H{height} F30:1 Ip A1:1 C420jpeg\nFRAME\n".encode() + b"\x00" * 64
+    )
     return path
 
 
@@ -373,8 +379,12 @@ def fast_yuv_frames(
     for index in range(total):
         step = index % per_scene
         if step == 0:
-            scene = draw_scene(width, height, seed * 100_003 + index // per_scene,
-                               text=f"SCENE {index // per_scene}")
+            scene = draw_scene(
+                width,
+                height,
+                seed * 100_003 + index // per_scene,
+                text=f"SCENE {index // per_scene}",
+            )
             rgb_frame = av.VideoFrame.from_ndarray(scene.background, format="rgb24")
             base = rgb_frame.reformat(format="yuv420p").to_ndarray()
             r, g, b = scene.block_color

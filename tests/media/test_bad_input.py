@@ -66,7 +66,13 @@ def bad_files(media_dir: Path, phone_video: Path) -> dict[str, Path]:
 CASES = [
     (name, step)
     for name in (
-        "missing", "empty", "text", "noise", "folder", "truncated_head", "truncated_tail",
+        "missing",
+        "empty",
+        "text",
+        "noise",
+        "folder",
+        "truncated_head",
+        "truncated_tail",
         "absurd",
     )
     for step in STEPS
@@ -120,8 +126,11 @@ def test_absurd_sizes_are_refused(bad_files: dict[str, Path], tmp_path: Path) ->
     header = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0)
     chunk = b"IHDR" + header
     huge.write_bytes(
-        b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + chunk
-        + struct.pack(">I", zlib.crc32(chunk)) + b"\0" * 16
+        b"\x89PNG\r\n\x1a\n"
+        + struct.pack(">I", 13)
+        + chunk
+        + struct.pack(">I", zlib.crc32(chunk))
+        + b"\0" * 16
     )
     with pytest.raises(RefusedInputError):
         probe(huge)

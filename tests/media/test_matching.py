@@ -63,7 +63,9 @@ def test_pillarboxed_mirrored_clip(
 
 
 def test_same_recording_and_contains(
-    index: MatchIndex, original_video: Path, original_frames: list[tuple[float, np.ndarray]],
+    index: MatchIndex,
+    original_video: Path,
+    original_frames: list[tuple[float, np.ndarray]],
     tmp_path: Path,
 ) -> None:
     same = index.query(fingerprint_video(original_video))
@@ -77,9 +79,7 @@ def test_same_recording_and_contains(
         *synth.synth_frames(10, width=320, height=180, seed=501),
     ]
     compilation = synth.write_video(tmp_path / "compilation.mp4", long, fps=10)
-    piece = synth.write_video(
-        tmp_path / "piece.mp4", _clip(original_frames, 30.0, 20.0), fps=10
-    )
+    piece = synth.write_video(tmp_path / "piece.mp4", _clip(original_frames, 30.0, 20.0), fps=10)
     local = MatchIndex()
     local.add("piece", fingerprint_video(piece))
     (match,) = local.query(fingerprint_video(compilation))

@@ -28,7 +28,9 @@ def test_phone_video_tags(phone_video: Path) -> None:
     assert result.creation_time == "2026-03-14T09:26:53-05:00"
     assert result.creation_time_zone_known
     assert (result.device.make, result.device.model, result.device.software) == (
-        "Apple", "iPhone 14", "17.2",
+        "Apple",
+        "iPhone 14",
+        "17.2",
     )
     assert result.location is not None
     assert result.location.iso6709 == "+41.8781-087.6298+181.0/"
@@ -82,7 +84,8 @@ def test_creation_after_upload(phone_video: Path) -> None:
 
 def test_creation_in_future(tmp_path: Path) -> None:
     path = synth.write_video(
-        tmp_path / "future.mp4", synth.synth_frames(1),
+        tmp_path / "future.mp4",
+        synth.synth_frames(1),
         metadata={"creation_time": "2039-01-01T00:00:00.000000Z"},
     )
     assert "creation_in_future" in probe(path).flag_codes()
@@ -90,7 +93,8 @@ def test_creation_in_future(tmp_path: Path) -> None:
 
 def test_platform_reencode_is_flagged(tmp_path: Path) -> None:
     path = synth.write_video(
-        tmp_path / "yt.mp4", synth.synth_frames(1),
+        tmp_path / "yt.mp4",
+        synth.synth_frames(1),
         metadata={"comment": "vid:v2 uploaded"},
     )
     result = probe(path)

@@ -60,7 +60,9 @@ def test_moonshine_transcript(
     result = transcribe(speech_video)
     assert isinstance(result, Transcript)
     assert (result.engine, result.model, result.language) == (
-        "moonshine", "moonshine-tiny-en", "en",
+        "moonshine",
+        "moonshine-tiny-en",
+        "en",
     )
     # The tiny model hears espeak's robot voice imperfectly; most words must come through.
     said = _words(result.text)

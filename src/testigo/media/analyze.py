@@ -39,7 +39,10 @@ def analyze_video(
     builder = FingerprintBuilder(fingerprint_fps)
     info, samples = scan_frames(path, sample_fps=max(scene_fps, fingerprint_fps))
     picker = KeyframePicker(
-        info, grid_seconds=grid_seconds, max_frames=max_frames, scene_fps=scene_fps,
+        info,
+        grid_seconds=grid_seconds,
+        max_frames=max_frames,
+        scene_fps=scene_fps,
         max_side=max_side,
     )
     keyframes: list[Keyframe] = []

@@ -198,9 +198,7 @@ def _probe_av(
     )
 
 
-def _check_index_within_file(
-    container: av.container.InputContainer, name: str, size: int
-) -> None:
+def _check_index_within_file(container: av.container.InputContainer, name: str, size: int) -> None:
     """Refuse a file whose sample index (MP4/MOV, Matroska cues) points past its end."""
     for stream in container.streams:
         entries = stream.index_entries

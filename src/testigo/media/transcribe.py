@@ -142,8 +142,12 @@ class MoonshineEngine:
             words = None
             if line.words:
                 words = [
-                    Word(round(offset + w.start, 3), round(offset + w.end, 3), w.word,
-                         float(w.confidence))
+                    Word(
+                        round(offset + w.start, 3),
+                        round(offset + w.end, 3),
+                        w.word,
+                        float(w.confidence),
+                    )
                     for w in line.words
                 ]
             segments.append(TranscriptSegment(round(start, 3), round(end, 3), text, words))
@@ -164,9 +168,7 @@ def whisper_model_dir(value: str | None = None) -> Path:
     folder = Path(raw.strip()).expanduser()
     if not folder.is_dir():
         raise MediaError(f"{WHISPER_MODEL_ENV}={raw}: no such folder")
-    missing = [
-        name for name in ("model.bin", "config.json") if not (folder / name).is_file()
-    ]
+    missing = [name for name in ("model.bin", "config.json") if not (folder / name).is_file()]
     vocabularies = ("tokenizer.json", "vocabulary.txt", "vocabulary.json")
     if not any((folder / name).is_file() for name in vocabularies):
         missing.append("tokenizer.json or vocabulary.*")
@@ -225,13 +227,18 @@ class WhisperEngine:
             if not text:
                 continue
             words = [
-                Word(round(offset + w.start, 3), round(offset + w.end, 3), str(w.word).strip(),
-                     round(float(w.probability), 3))
+                Word(
+                    round(offset + w.start, 3),
+                    round(offset + w.end, 3),
+                    str(w.word).strip(),
+                    round(float(w.probability), 3),
+                )
                 for w in (piece.words or [])
             ] or None
             segments.append(
-                TranscriptSegment(round(offset + piece.start, 3), round(offset + piece.end, 3),
-                                  text, words)
+                TranscriptSegment(
+                    round(offset + piece.start, 3), round(offset + piece.end, 3), text, words
+                )
             )
         return segments
 
