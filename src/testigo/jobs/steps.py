@@ -221,7 +221,7 @@ def keyframes_step(ctx: StepContext) -> StepOutput:
             with frame_path.open("rb") as stream:
                 stored = store_derived(
                     ctx.vault,
-                    stream,  # type: ignore[arg-type]
+                    stream,
                     parents=[item.id],
                     derivation="keyframe",
                     params={**derivation_params, "time": meta["time"], "reason": meta["reason"]},
