@@ -12,7 +12,7 @@ import datetime as dt
 import re
 
 from testigo.extract.model import DateMention
-from testigo.extract.text import Document
+from testigo.extract.text import Document, Occupied
 
 MONTHS: dict[str, int] = {
     "january": 1,
@@ -131,6 +131,16 @@ PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("lastmonth", re.compile(r"\b(?P<rel>last\s+month|last\s+year|el\s+mes\s+pasado|el\s+año\s+pasado)\b", re.I)),  # noqa: E501
 ]  # fmt: skip
 
+TRIGGERS: dict[str, tuple[str, ...]] = {
+    "iso": ("-",),
+    "es": (" de ",),
+    "es_month": ("en ", "de "),
+    "slash": ("/",),
+    "later": ("later", "after", "earlier", "before", "ago"),
+    "hace": ("hace",),
+    "relday": ("yesterday", "today", "tonight", "ayer", "hoy"),
+    "lastmonth": ("last", "pasado"),
+}
 _TIME = re.compile(r"\b\d{1,2}(?::\d{2})?\s*(?:a\.m\.|p\.m\.|am|pm)", re.IGNORECASE)
 
 
@@ -225,17 +235,20 @@ def find_dates(doc: Document, published: dt.date | None) -> list[DateMention]:
     """Every date in the body, in text order, resolved as far as the text allows."""
     text = doc.text
     found: list[tuple[int, int, str, re.Match[str]]] = []
-    taken: list[tuple[int, int]] = []
+    taken = Occupied(len(text))
+    low = text.lower()
     for kind, pattern in PATTERNS:
+        if not any(word in low for word in TRIGGERS.get(kind, ("",))):
+            continue  # cheap substring test before the regex pass
         matches = (
             doc.scan(pattern) if kind == "later" else pattern.finditer(text, doc.header.body_start)
         )
         for m in matches:
-            if any(m.start() < e and s < m.end() for s, e in taken):
+            if taken.overlaps(m.start(), m.end()):
                 continue
             if kind == "weekday" and m.group("weekday")[0].islower() and doc.language != "es":
                 continue
-            taken.append((m.start(), m.end()))
+            taken.add(m.start(), m.end())
             found.append((m.start(), m.end(), kind, m))
     found.sort()
     out: list[DateMention] = []

@@ -11,7 +11,7 @@ import re
 
 from testigo.extract.dates import NUMBER_WORDS
 from testigo.extract.model import Fact, MediaItem, Mention, NumberMention, Subject
-from testigo.extract.text import Document, SpanIndex
+from testigo.extract.text import Document, Occupied, SpanIndex
 
 FORCE = re.compile(
     r"\b(?:(?:broke|break|breaks|breaking|broken|smash(?:ed|es|ing)?|shatter(?:ed|s|ing)?)\s+"
@@ -71,6 +71,19 @@ LEGAL_RULES: list[tuple[str, re.Pattern[str]]] = [
     ("immigration_status", re.compile(r"\b(?:entered\s+the\s+(?:U\.S\.|country)\s+illegally|crossed\s+into\s+the\s+U\.S\.\s+illegally|illegal\s+(?:re-?)?entry|re-?entering\s+the\s+country|reentered|overstay(?:ed)?|asylum|DACA|green\s+card|visa|U\.S\.\s+citizens?(?:hip)?)\b", re.I)),  # noqa: E501
     ("investigation", re.compile(r"\b(?:internal\s+investigation|investigat(?:ion|ing)|restricted\s+duty|administrative\s+leave|lawsuit|sued|investigación)\b", re.I)),  # noqa: E501
 ]  # fmt: skip
+LEGAL_TRIGGERS: dict[str, tuple[str, ...]] = {
+    "warrant_administrative": ("warrant", "i-20"),
+    "warrant_judicial": ("warrant", "orden judicial"),
+    "warrant": ("warrant", "orden de"),
+    "detainer": ("detainer", "i-247", "hold"),
+    "expedited_removal": ("expedited", "expedita"),
+    "reinstatement": ("reinstat",),
+    "removal_order": ("order", "orden"),
+    "proceedings": ("proceedings", "proceso"),
+    "bond": ("bond", "bail", "fianza"),
+    "charge": ("charge", "indicted", "accus", "acusad"),
+    "conviction": ("convict", "criminal record", "antecedentes"),
+}
 PLATFORMS = (
     ("Facebook Live", r"Facebook\s+Live"),
     ("Instagram Live", r"Instagram\s+Live"),
@@ -190,10 +203,13 @@ def legal(doc: Document) -> list[Fact]:
     """Legal steps, one per sentence and kind; ``detail`` is the wording that matched."""
     seen: set[tuple[int, str]] = set()
     out: list[Fact] = []
-    taken: list[tuple[int, int]] = []
+    taken = Occupied(len(doc.text))
+    low = doc.text.lower()
     for kind, pattern in LEGAL_RULES:
+        if not any(word in low for word in LEGAL_TRIGGERS.get(kind, ("",))):
+            continue  # cheap substring test before the regex pass
         for m in pattern.finditer(doc.text, doc.header.body_start):
-            if any(m.start() < e and s < m.end() for s, e in taken):
+            if taken.overlaps(m.start(), m.end()):
                 continue
             if kind == "warrant" and any(
                 k.startswith("warrant_") and doc.sentence_at(m.start()) is doc.sentence_at(f.start)
@@ -204,7 +220,7 @@ def legal(doc: Document) -> list[Fact]:
             sentence = doc.sentence_at(m.start())
             if sentence is None:
                 continue
-            taken.append((m.start(), m.end()))
+            taken.add(m.start(), m.end())
             if (sentence.start, kind) in seen:
                 continue
             seen.add((sentence.start, kind))

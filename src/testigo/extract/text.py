@@ -430,3 +430,16 @@ def scan(
             out.append(m)
             last_end = m.end()
     return out
+
+
+class Occupied:
+    """Characters already claimed by a match, so later patterns skip overlapping ones."""
+
+    def __init__(self, size: int) -> None:
+        self.mask = bytearray(size + 1)
+
+    def overlaps(self, start: int, end: int) -> bool:
+        return any(self.mask[start:end])
+
+    def add(self, start: int, end: int) -> None:
+        self.mask[start:end] = b"\x01" * (end - start)
