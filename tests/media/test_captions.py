@@ -37,6 +37,7 @@ def test_srt() -> None:
     assert transcript.segments[0].text == "Open the door. I have a warrant."
     assert transcript.segments[1].text == "Show me the warrant."
     assert transcript.start == 1.0 and transcript.end == 64.0
+    assert transcript.to_dict()["end"] == 64.0
     assert "words" not in transcript.to_dict()["segments"][0]
 
 

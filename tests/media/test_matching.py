@@ -138,6 +138,9 @@ def test_fingerprint_serialisation(original_video: Path) -> None:
         with pytest.raises(MediaError):
             VideoFingerprint.from_bytes(broken)
     assert len(fingerprint.hex_hashes()[0]) == 64
+    summary = fingerprint.to_dict()
+    assert summary["end"] == fingerprint.duration and len(summary["frames"]) == len(fingerprint)
+    assert summary["frames"][0]["pdq"] == fingerprint.hex_hashes()[0]
 
 
 def test_fingerprint_rate(original_video: Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import struct
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pdqhash  # type: ignore[import-untyped]
@@ -94,6 +95,25 @@ class VideoFingerprint:
         offset += count * 32
         mirrored = np.frombuffer(data, np.uint8, count * 32, offset).reshape(count, 32).copy()
         return cls(times, hashes, mirrored, quality, float(duration), float(fps))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (hex hashes); ``to_bytes`` is the compact one for storage."""
+        return {
+            "start": self.start,
+            "end": self.end,
+            "fps": self.fps,
+            "frames": [
+                {
+                    "time": round(float(time), 3),
+                    "pdq": plain.tobytes().hex(),
+                    "pdq_mirrored": mirror.tobytes().hex(),
+                    "quality": int(quality),
+                }
+                for time, plain, mirror, quality in zip(
+                    self.times, self.hashes, self.mirrored, self.quality, strict=True
+                )
+            ],
+        }
 
     def hex_hashes(self) -> list[str]:
         return [row.tobytes().hex() for row in self.hashes]

@@ -48,6 +48,7 @@ class Transcript:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data["start"], data["end"] = self.start, self.end
         for segment in data["segments"]:
             if segment["words"] is None:
                 del segment["words"]
