@@ -13,10 +13,11 @@ from testigo.jobs import queue
 from testigo.jobs.matchindex import index_path, rebuild_index
 from testigo.jobs.models import Annotation, Job
 from testigo.jobs.results import annotations_for, verify_annotations
+from testigo.jobs.transcripts import current_transcript
 from testigo.vault.service import Vault
 from testigo.vault.verify import verify_vault
 
-from .conftest import ingest, run_worker
+from .conftest import ingest, run_worker, synth
 
 
 def _counts(vault: Vault) -> tuple[int, int]:
@@ -163,3 +164,34 @@ def test_image_and_audio_analysis(vault: Vault, media: dict[str, Path], no_auto:
     thumb = annotations_for(vault, image, kinds=["thumbnail"])[0]
     assert thumb.data["width"] <= 320 and vault.blobs.exists(thumb.data["sha256"])
     assert annotations_for(vault, audio, kinds=["probe"])[0].data["kind"] == "audio"
+
+
+@pytest.mark.slow
+def test_speech_segments_and_transcript_with_times(
+    vault: Vault, tmp_path: Path, no_auto: None
+) -> None:
+    if not synth.espeak_available():
+        pytest.skip("espeak-ng is not installed")
+    audio, spans = synth.speech_track(["Open the door.", "Show me the warrant please."])
+    video = synth.write_video(
+        tmp_path / "talk.mp4", synth.synth_frames(len(audio) / 16_000, seed=5), audio=audio
+    )
+    item = ingest(vault, video).item_id
+    queue.enqueue_steps(vault, item, ["speech", "transcript"])
+    run_worker(vault)
+    for job in _jobs(vault, item).values():
+        assert job.status == "succeeded", (job.step, job.error)
+    segments = annotations_for(vault, item, kinds=["speech_segment"])
+    assert len(segments) == len(spans)
+    for segment, (start, end, _) in zip(segments, spans, strict=True):
+        assert segment.start_seconds == pytest.approx(start, abs=0.5)
+        assert segment.end_seconds == pytest.approx(end, abs=0.5)
+    lines = current_transcript(vault, item)
+    words = " ".join(line.text for line in lines).lower()
+    # Moonshine tiny hears synthetic speech imperfectly; these words it gets.
+    assert "door" in words and "please" in words, words
+    assert all(line.start is not None and line.start >= 0.5 for line in lines)
+    header = annotations_for(vault, item, kinds=["transcript"])[0]
+    assert header.data["engine"] in {"moonshine", "whisper"}
+    assert vault.blobs.exists(header.data["sha256"])  # the machine transcript file is kept
+    assert verify_annotations(vault).ok
