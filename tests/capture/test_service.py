@@ -257,3 +257,37 @@ def test_chain_commits_to_order_and_content(parts: list[bytes]) -> None:
         swapped = [hashes[1], hashes[0], *hashes[2:]]
         assert chain.chain_of("s", swapped)[-1] != links[-1]
     assert chain.chain_of("other", hashes)[-1] != links[-1]
+
+
+def test_concurrent_sessions_and_racing_resends(vault: Vault) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    sessions = []
+    for _ in range(6):
+        token = service.create_token(vault, actor="test")
+        opened_session = service.open_session(vault, token.token, mime_type="video/webm")
+        sessions.append((opened_session.public_id, opened_session.upload_key))
+
+    def phone(pair: tuple[str, str]) -> list[str]:
+        offset, links = 0, []
+        for index in range(5):
+            data = f"{pair[0]}:{index}".encode() * 100
+            links.append(send(vault, pair, index, offset, data).chain_hash)
+            offset += len(data)
+        return links
+
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(phone, sessions))
+    for pair, links in zip(sessions, results, strict=True):
+        hashes = [sha(f"{pair[0]}:{i}".encode() * 100) for i in range(5)]
+        assert links == chain.chain_of(pair[0], hashes)
+
+    target = sessions[0]
+    data = b"raced" * 50
+    offset = service.get_session(vault, target[0]).bytes_received
+    with ThreadPoolExecutor(4) as pool:
+        acks = list(pool.map(lambda _: send(vault, target, 5, offset, data), range(4)))
+    assert len({a.chain_hash for a in acks}) == 1
+    assert sum(not a.duplicate for a in acks) == 1
+    assert service.get_session(vault, target[0]).chunk_count == 6
+    assert verify_vault(vault).ok

@@ -17,7 +17,7 @@ import secrets
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -36,6 +36,9 @@ from testigo.capture.errors import (
     UploadKeyRefused,
 )
 from testigo.capture.models import CaptureChunk, CaptureSession, CaptureToken
+
+if TYPE_CHECKING:
+    from testigo.capture.committer import ChunkWrite
 from testigo.db.engine import make_durable
 from testigo.db.models import Acquisition, EvidenceItem
 from testigo.errors import RefusedInputError
@@ -438,144 +441,138 @@ def append_chunk(
     blob = vault.blobs.put_stream(io.BytesIO(data), expected_size=len(data))
     if blob.sha256 != digest:  # the store hashed something else: never acknowledge
         raise ChecksumMismatch("the stored chunk does not hash as received; send it again")
-    lock = _write_lock(vault)
-    if lock is not None:
-        lock.acquire()
-    try:
-        ack = _commit_chunk(vault, capture.id, index, offset, digest, len(data), duration)
-    finally:
-        if lock is not None:
-            lock.release()
-    # The ack promises the chunk survives a power loss: flush the database's log first.
-    make_durable(vault.engine)
+    from testigo.capture.committer import ChunkWrite, committer_for
+
+    write = ChunkWrite(capture.id, index, offset, digest, len(data), duration)
+    ack = committer_for(vault, _commit_chunk, _write_lock(vault)).submit(write)
     from testigo.capture.pacer import pacer_for
 
     pacer_for(vault).note_append()
     return ack
 
 
-def _commit_chunk(
-    vault: Vault, session_id: int, index: int, offset: int, digest: str, size: int, duration: int
-) -> ChunkAck:
-    with vault.transaction() as session:
-        capture = session.scalar(
-            select(CaptureSession).where(CaptureSession.id == session_id).with_for_update()
-        )
-        assert capture is not None
-        early = _check_position(session, capture, index, offset, digest, size)
-        if early is not None:
-            return early
-        chain_hash = chain.link(capture.chain_head, index, digest)
-        item = session.scalar(select(EvidenceItem).where(EvidenceItem.sha256 == digest))
-        media_type = CHUNK_MEDIA_TYPE if item is None else item.media_type
-        subjects = [f"sha256:{digest}", f"capture:{capture.public_id}"]
-        if capture.incident_id is not None:
-            subjects.append(f"incident:{capture.incident_id}")
-        actor = f"capture:{capture.public_id}"
-        name = f"capture-{capture.public_id}-{index:06d}.chunk"
-        entries = []
-        if item is None:
-            # The chunk's bytes are new evidence: record them as every original is recorded
-            # (an ``evidence.ingest`` entry the verifier checks the item against).
-            entries.append(
-                ledger.NewEntry(
-                    entry_type="evidence.ingest",
-                    actor=actor,
-                    subjects=[f"sha256:{digest}"],
-                    params={
-                        "size": size,
-                        "media_type": media_type,
-                        "original_name": name,
-                        "method": "capture.live",
-                        "acquired_from": None,
-                        "note": None,
-                        "incident": None,
-                        "duplicate": False,
-                        "flags": [],
-                        "file_modified_at": None,
-                        "capture": capture.public_id,
-                        "index": index,
-                    },
-                )
-            )
+def _commit_chunk(session: Session, write: ChunkWrite) -> ChunkAck:
+    """One chunk's rows and ledger entries, in the batch's transaction; refusals write nothing."""
+    session_id, index, offset = write.session_id, write.index, write.offset
+    digest, size, duration = write.digest, write.size, write.duration_ms
+    capture = session.scalar(
+        select(CaptureSession).where(CaptureSession.id == session_id).with_for_update()
+    )
+    assert capture is not None
+    early = _check_position(session, capture, index, offset, digest, size)
+    if early is not None:
+        return early
+    chain_hash = chain.link(capture.chain_head, index, digest)
+    item = session.scalar(select(EvidenceItem).where(EvidenceItem.sha256 == digest))
+    media_type = CHUNK_MEDIA_TYPE if item is None else item.media_type
+    subjects = [f"sha256:{digest}", f"capture:{capture.public_id}"]
+    if capture.incident_id is not None:
+        subjects.append(f"incident:{capture.incident_id}")
+    actor = f"capture:{capture.public_id}"
+    name = f"capture-{capture.public_id}-{index:06d}.chunk"
+    entries = []
+    if item is None:
+        # The chunk's bytes are new evidence: record them as every original is recorded
+        # (an ``evidence.ingest`` entry the verifier checks the item against).
         entries.append(
             ledger.NewEntry(
-                entry_type="capture.chunk",
+                entry_type="evidence.ingest",
                 actor=actor,
-                subjects=subjects,
+                subjects=[f"sha256:{digest}"],
                 params={
-                    "session": capture.public_id,
-                    "index": index,
-                    "offset": offset,
                     "size": size,
-                    "sha256": digest,
-                    "chain": chain_hash,
-                    "previous_chain": capture.chain_head,
-                    "duration_ms": duration,
+                    "media_type": media_type,
+                    "original_name": name,
+                    "method": "capture.live",
+                    "acquired_from": None,
+                    "note": None,
+                    "incident": None,
+                    "duplicate": False,
+                    "flags": [],
+                    "file_modified_at": None,
+                    "capture": capture.public_id,
+                    "index": index,
                 },
             )
         )
-        appended = ledger.append_entries(session, entries)
-        entry = appended[-1]
-        now = ledger.utc_now()
-        if item is None:
-            item = EvidenceItem(
-                sha256=digest,
-                size=size,
-                media_type=media_type,
-                kind="capture_chunk",
-                flags={},
-                details={"capture": capture.public_id, "index": index},
-                created_at=now,
+    entries.append(
+        ledger.NewEntry(
+            entry_type="capture.chunk",
+            actor=actor,
+            subjects=subjects,
+            params={
+                "session": capture.public_id,
+                "index": index,
+                "offset": offset,
+                "size": size,
+                "sha256": digest,
+                "chain": chain_hash,
+                "previous_chain": capture.chain_head,
+                "duration_ms": duration,
+            },
+        )
+    )
+    appended = ledger.append_entries(session, entries)
+    entry = appended[-1]
+    now = ledger.utc_now()
+    if item is None:
+        item = EvidenceItem(
+            sha256=digest,
+            size=size,
+            media_type=media_type,
+            kind="capture_chunk",
+            flags={},
+            details={"capture": capture.public_id, "index": index},
+            created_at=now,
+            ledger_seq=appended[0].seq,
+        )
+        session.add(item)
+        session.flush()
+        session.add(
+            Acquisition(
+                item_id=item.id,
+                original_name=name,
+                acquired_by=actor,
+                acquired_at=now,
+                acquired_from=None,
+                method="capture.live",
+                note=None,
+                incident_id=None,
+                file_modified_at=None,
                 ledger_seq=appended[0].seq,
             )
-            session.add(item)
-            session.flush()
-            session.add(
-                Acquisition(
-                    item_id=item.id,
-                    original_name=name,
-                    acquired_by=actor,
-                    acquired_at=now,
-                    acquired_from=None,
-                    method="capture.live",
-                    note=None,
-                    incident_id=None,
-                    file_modified_at=None,
-                    ledger_seq=appended[0].seq,
-                )
-            )
-        session.add(
-            CaptureChunk(
-                session_id=capture.id,
-                idx=index,
-                offset=offset,
-                size=size,
-                sha256=digest,
-                chain_hash=chain_hash,
-                item_id=item.id,
-                ledger_seq=entry.seq,
-                duration_ms=duration,
-                received_at=now,
-            )
         )
-        capture.chunk_count = index + 1
-        capture.bytes_received = offset + size
-        capture.duration_ms += duration
-        capture.chain_head = chain_hash
-        capture.last_chunk_at = now
-        if capture.status == "stopped":
-            capture.status = "live"
-        return ChunkAck(
-            index=index,
+    session.add(
+        CaptureChunk(
+            session_id=capture.id,
+            idx=index,
             offset=offset,
             size=size,
             sha256=digest,
             chain_hash=chain_hash,
+            item_id=item.id,
             ledger_seq=entry.seq,
-            saved_ms=capture.duration_ms,
-            duplicate=False,
+            duration_ms=duration,
+            received_at=now,
         )
+    )
+    capture.chunk_count = index + 1
+    capture.bytes_received = offset + size
+    capture.duration_ms += duration
+    capture.chain_head = chain_hash
+    capture.last_chunk_at = now
+    if capture.status == "stopped":
+        capture.status = "live"
+    return ChunkAck(
+        index=index,
+        offset=offset,
+        size=size,
+        sha256=digest,
+        chain_hash=chain_hash,
+        ledger_seq=entry.seq,
+        saved_ms=capture.duration_ms,
+        duplicate=False,
+    )
 
 
 def chunks_of(vault: Vault, session_id: int, upto: int | None = None) -> list[CaptureChunk]:
