@@ -16,7 +16,10 @@ stays bounded however long the recording.
 from __future__ import annotations
 
 import os
+import queue
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -264,23 +267,69 @@ def transcribe(
     *,
     engine: str = "auto",
     language: str | None = None,
+    workers: int | None = None,
     progress: Callable[[float], None] | None = None,
 ) -> Transcript:
     """Transcribe the sound track of ``path``; segments carry times in seconds from its start.
 
     ``engine="auto"`` uses whisper when ``TESTIGO_WHISPER_MODEL`` is set (or the language is not
-    English), Moonshine otherwise. ``progress`` is called with the seconds reached so far.
+    English), Moonshine otherwise. Moonshine runs single-threaded, so by default one instance per
+    core (at most two) works on successive speech regions in parallel; whisper uses its own
+    threads and runs one instance. ``progress`` is called with the seconds reached so far.
     """
-    speech = _engine(engine, language)
-    segments: list[TranscriptSegment] = []
+    first = _engine(engine, language)
+    engines: list[MoonshineEngine | WhisperEngine] = [first]
     try:
-        for start, samples in speech_regions(path):
-            segments.extend(speech.transcribe_region(samples, start))
-            if progress is not None:
-                progress(start + len(samples) / SAMPLE_RATE)
+        wanted = workers or (min(2, os.cpu_count() or 1) if first.name == "moonshine" else 1)
+        if wanted < 1:
+            raise MediaError("workers must be at least 1")
+        engines.extend(_engine(first.name, language) for _ in range(wanted - 1))
+        segments = _run(engines, speech_regions(path), progress)
     finally:
-        speech.close()
+        for speech in engines:
+            speech.close()
     segments.sort(key=lambda s: (s.start, s.end))
     return Transcript(
-        segments=segments, engine=speech.name, model=speech.model, language=speech.language
+        segments=segments, engine=first.name, model=first.model, language=first.language
     )
+
+
+def _run(
+    engines: list[MoonshineEngine | WhisperEngine],
+    regions: Iterator[tuple[float, np.ndarray]],
+    progress: Callable[[float], None] | None,
+) -> list[TranscriptSegment]:
+    """Hand regions to idle engines; at most two regions per engine wait, bounding memory."""
+    idle: queue.SimpleQueue[MoonshineEngine | WhisperEngine] = queue.SimpleQueue()
+    for speech in engines:
+        idle.put(speech)
+
+    def work(start: float, samples: np.ndarray) -> list[TranscriptSegment]:
+        speech = idle.get()
+        try:
+            return speech.transcribe_region(samples, start)
+        finally:
+            idle.put(speech)
+
+    segments: list[TranscriptSegment] = []
+    pending: deque[tuple[float, Future[list[TranscriptSegment]]]] = deque()
+
+    def collect() -> None:
+        reached, future = pending.popleft()
+        segments.extend(future.result())
+        if progress is not None:
+            progress(reached)
+
+    with ThreadPoolExecutor(max_workers=len(engines), thread_name_prefix="speech") as pool:
+        try:
+            for start, samples in regions:
+                end = start + len(samples) / SAMPLE_RATE
+                pending.append((end, pool.submit(work, start, samples)))
+                while len(pending) >= 2 * len(engines):
+                    collect()
+            while pending:
+                collect()
+        finally:
+            for _, future in pending:
+                future.cancel()
+    return segments
