@@ -17,7 +17,7 @@ from sqlalchemy import select
 from testigo.capture import chain
 from testigo.capture.errors import ChainBroken, OffsetMismatch, SessionClosed
 from testigo.capture.models import CaptureChunk, CaptureSession
-from testigo.capture.service import CLOSED, authorize, chunks_of, get_session
+from testigo.capture.service import CLOSED, authorize, chunks_of, forget_hint, get_session
 from testigo.db.models import IncidentItem
 from testigo.errors import NotFoundError
 from testigo.vault import ledger
@@ -137,6 +137,7 @@ def close(vault: Vault, public_id: str, *, status: str, actor: str) -> Assembled
     """Assemble every chunk into one item and close the session (finished or abandoned)."""
     if status not in CLOSED:
         raise ValueError(status)
+    forget_hint(vault, public_id)
     while True:
         capture = get_session(vault, public_id)
         if capture.status in CLOSED:

@@ -17,9 +17,9 @@ import secrets
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from testigo.capture import chain
@@ -285,6 +285,42 @@ def open_session(
     return OpenedSession(public_id, upload_key, alert, contacts, now)
 
 
+@dataclass
+class _Hint:
+    """What this process knows of a session: its row id, key hash and where it last ended."""
+
+    session_id: int
+    key_hash: str
+    chunk_count: int
+    bytes_received: int
+
+
+_HINTS: dict[tuple[int, str], _Hint] = {}
+_HINTS_LOCK = threading.Lock()
+
+
+def _hint(vault: Vault, public_id: str, upload_key: str) -> _Hint:
+    """Authorise from memory once the session was seen (keys never change)."""
+    with _HINTS_LOCK:
+        hint = _HINTS.get((id(vault), public_id))
+    if hint is None:
+        row = authorize(vault, public_id, upload_key)
+        hint = _Hint(row.id, row.upload_key_hash, row.chunk_count, row.bytes_received)
+        with _HINTS_LOCK:
+            if len(_HINTS) > 10_000:
+                _HINTS.clear()
+            _HINTS[(id(vault), public_id)] = hint
+        return hint
+    if not upload_key or not hmac.compare_digest(hint.key_hash, _digest(upload_key)):
+        raise UploadKeyRefused("this upload key does not belong to this capture session")
+    return hint
+
+
+def forget_hint(vault: Vault, public_id: str) -> None:
+    with _HINTS_LOCK:
+        _HINTS.pop((id(vault), public_id), None)
+
+
 def authorize(vault: Vault, public_id: str, upload_key: str) -> CaptureSession:
     with vault.reading() as session:
         row = session.scalar(select(CaptureSession).where(CaptureSession.public_id == public_id))
@@ -433,45 +469,75 @@ def append_chunk(
             received_sha256=digest,
         )
     duration = max(0, min(int(duration_ms), MAX_CHUNK_DURATION_MS))
-    capture = authorize(vault, public_id, upload_key)
-    with vault.reading() as session:
-        early = _check_position(session, capture, index, offset, digest, len(data))
-    if early is not None:
-        return early
+    hint = _hint(vault, public_id, upload_key)
+    if index != hint.chunk_count or offset != hint.bytes_received:
+        # Not the chunk this process expects next: a resend, a refusal, or another process
+        # moved the session on. Ask the database before storing anything.
+        with vault.reading() as session:
+            capture = session.get(CaptureSession, hint.session_id)
+            assert capture is not None
+            early = _check_position(session, capture, index, offset, digest, len(data))
+        if early is not None:
+            return early
     blob = vault.blobs.put_stream(io.BytesIO(data), expected_size=len(data))
     if blob.sha256 != digest:  # the store hashed something else: never acknowledge
         raise ChecksumMismatch("the stored chunk does not hash as received; send it again")
     from testigo.capture.committer import ChunkWrite, committer_for
 
-    write = ChunkWrite(capture.id, index, offset, digest, len(data), duration)
+    write = ChunkWrite(hint.session_id, index, offset, digest, len(data), duration)
     ack = committer_for(vault, _commit_chunk, _write_lock(vault)).submit(write)
+    if not ack.duplicate:
+        hint.chunk_count, hint.bytes_received = ack.index + 1, ack.next_offset
     from testigo.capture.pacer import pacer_for
 
     pacer_for(vault).note_append()
     return ack
 
 
+_SESSIONS = cast(Table, CaptureSession.__table__)
+_CHUNKS = cast(Table, CaptureChunk.__table__)
+_ITEMS = cast(Table, EvidenceItem.__table__)
+_ACQUISITIONS = cast(Table, Acquisition.__table__)
+
+
 def _commit_chunk(session: Session, write: ChunkWrite) -> ChunkAck:
-    """One chunk's rows and ledger entries, in the batch's transaction; refusals write nothing."""
-    session_id, index, offset = write.session_id, write.index, write.offset
-    digest, size, duration = write.digest, write.size, write.duration_ms
-    capture = session.scalar(
-        select(CaptureSession).where(CaptureSession.id == session_id).with_for_update()
-    )
-    assert capture is not None
-    early = _check_position(session, capture, index, offset, digest, size)
-    if early is not None:
+    """One chunk's rows and ledger entries, in the batch's transaction; refusals write nothing.
+
+    SQL expressions rather than ORM objects: this runs for every chunk of every phone, and the
+    unit of work's bookkeeping would cost more than the writes themselves.
+    """
+    index, offset, digest, size = write.index, write.offset, write.digest, write.size
+    query = select(
+        _SESSIONS.c.public_id,
+        _SESSIONS.c.status,
+        _SESSIONS.c.chunk_count,
+        _SESSIONS.c.bytes_received,
+        _SESSIONS.c.duration_ms,
+        _SESSIONS.c.chain_head,
+        _SESSIONS.c.incident_id,
+    ).where(_SESSIONS.c.id == write.session_id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    state = session.execute(query).one()
+    public_id = str(state.public_id)
+    if index != state.chunk_count or offset != state.bytes_received or state.status in CLOSED:
+        capture = session.get(CaptureSession, write.session_id, populate_existing=True)
+        assert capture is not None
+        early = _check_position(session, capture, index, offset, digest, size)
+        assert early is not None  # any other position was refused by the check
         return early
-    chain_hash = chain.link(capture.chain_head, index, digest)
-    item = session.scalar(select(EvidenceItem).where(EvidenceItem.sha256 == digest))
-    media_type = CHUNK_MEDIA_TYPE if item is None else item.media_type
-    subjects = [f"sha256:{digest}", f"capture:{capture.public_id}"]
-    if capture.incident_id is not None:
-        subjects.append(f"incident:{capture.incident_id}")
-    actor = f"capture:{capture.public_id}"
-    name = f"capture-{capture.public_id}-{index:06d}.chunk"
+    chain_hash = chain.link(state.chain_head, index, digest)
+    found = session.execute(
+        select(_ITEMS.c.id, _ITEMS.c.media_type).where(_ITEMS.c.sha256 == digest)
+    ).first()
+    media_type = CHUNK_MEDIA_TYPE if found is None else str(found.media_type)
+    subjects = [f"sha256:{digest}", f"capture:{public_id}"]
+    if state.incident_id is not None:
+        subjects.append(f"incident:{state.incident_id}")
+    actor = f"capture:{public_id}"
+    name = f"capture-{public_id}-{index:06d}.chunk"
     entries = []
-    if item is None:
+    if found is None:
         # The chunk's bytes are new evidence: record them as every original is recorded
         # (an ``evidence.ingest`` entry the verifier checks the item against).
         entries.append(
@@ -490,7 +556,7 @@ def _commit_chunk(session: Session, write: ChunkWrite) -> ChunkAck:
                     "duplicate": False,
                     "flags": [],
                     "file_modified_at": None,
-                    "capture": capture.public_id,
+                    "capture": public_id,
                     "index": index,
                 },
             )
@@ -501,36 +567,38 @@ def _commit_chunk(session: Session, write: ChunkWrite) -> ChunkAck:
             actor=actor,
             subjects=subjects,
             params={
-                "session": capture.public_id,
+                "session": public_id,
                 "index": index,
                 "offset": offset,
                 "size": size,
                 "sha256": digest,
                 "chain": chain_hash,
-                "previous_chain": capture.chain_head,
-                "duration_ms": duration,
+                "previous_chain": state.chain_head,
+                "duration_ms": write.duration_ms,
             },
         )
     )
     appended = ledger.append_entries(session, entries)
     entry = appended[-1]
     now = ledger.utc_now()
-    if item is None:
-        item = EvidenceItem(
-            sha256=digest,
-            size=size,
-            media_type=media_type,
-            kind="capture_chunk",
-            flags={},
-            details={"capture": capture.public_id, "index": index},
-            created_at=now,
-            ledger_seq=appended[0].seq,
-        )
-        session.add(item)
-        session.flush()
-        session.add(
-            Acquisition(
-                item_id=item.id,
+    if found is None:
+        item_id = session.execute(
+            insert(_ITEMS)
+            .values(
+                sha256=digest,
+                size=size,
+                media_type=media_type,
+                kind="capture_chunk",
+                flags={},
+                details={"capture": public_id, "index": index},
+                created_at=now,
+                ledger_seq=appended[0].seq,
+            )
+            .returning(_ITEMS.c.id)
+        ).scalar_one()
+        session.execute(
+            insert(_ACQUISITIONS).values(
+                item_id=item_id,
                 original_name=name,
                 acquired_by=actor,
                 acquired_at=now,
@@ -542,27 +610,35 @@ def _commit_chunk(session: Session, write: ChunkWrite) -> ChunkAck:
                 ledger_seq=appended[0].seq,
             )
         )
-    session.add(
-        CaptureChunk(
-            session_id=capture.id,
+    else:
+        item_id = int(found.id)
+    session.execute(
+        insert(_CHUNKS).values(
+            session_id=write.session_id,
             idx=index,
             offset=offset,
             size=size,
             sha256=digest,
             chain_hash=chain_hash,
-            item_id=item.id,
+            item_id=item_id,
             ledger_seq=entry.seq,
-            duration_ms=duration,
+            duration_ms=write.duration_ms,
             received_at=now,
         )
     )
-    capture.chunk_count = index + 1
-    capture.bytes_received = offset + size
-    capture.duration_ms += duration
-    capture.chain_head = chain_hash
-    capture.last_chunk_at = now
-    if capture.status == "stopped":
-        capture.status = "live"
+    saved = int(state.duration_ms) + write.duration_ms
+    session.execute(
+        update(_SESSIONS)
+        .where(_SESSIONS.c.id == write.session_id)
+        .values(
+            chunk_count=index + 1,
+            bytes_received=offset + size,
+            duration_ms=saved,
+            chain_head=chain_hash,
+            last_chunk_at=now,
+            status="live",
+        )
+    )
     return ChunkAck(
         index=index,
         offset=offset,
@@ -570,7 +646,7 @@ def _commit_chunk(session: Session, write: ChunkWrite) -> ChunkAck:
         sha256=digest,
         chain_hash=chain_hash,
         ledger_seq=entry.seq,
-        saved_ms=capture.duration_ms,
+        saved_ms=saved,
         duplicate=False,
     )
 
