@@ -96,6 +96,8 @@ def run_job_task(job_id: int) -> dict[str, Any]:
         if why == "not_due":
             pending = queue.get_job(vault, job_id)
             send_jobs([job_id], countdown=_seconds_until(pending.run_after) + 0.05)
+        elif why == "busy":  # the row was locked for a moment (a cancel, a heartbeat)
+            send_jobs([job_id], countdown=1.0)
         return {"job": job_id, "outcome": why}
     outcome = run_job(vault, job, owner, settings=settings)
     if outcome == "retry":
