@@ -68,6 +68,10 @@ def variants(n: int) -> list[bytes]:
             "tucson-news.txt" if i % 3 == 2 else ("dayton-news.txt", "dayton-statement.txt")[i % 2]
         )
         text = templates[key]
+        relative = (
+            f"{GIVEN[(encounter + 3) % len(GIVEN)]} {surname((encounter * 11 + 2000) % 4096)}"
+        )
+        text = text.replace("Marisol Ferreira", relative).replace("Elena Bell", relative)
         text = text.replace("Tomas Ferreira-Lund", name).replace("Ferreira-Lund", name.split()[1])
         text = text.replace("Rafael Quintero-Bell", name).replace("Quintero-Bell", name.split()[1])
         text = text.replace("DAYTON, Ohio", dateline).replace("TUCSON, Ariz.", dateline)
