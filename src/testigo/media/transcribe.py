@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -32,70 +32,99 @@ from testigo.media.transcript import Transcript, TranscriptSegment, Word
 WHISPER_MODEL_ENV = "TESTIGO_WHISPER_MODEL"
 WHISPER_LANGUAGES = ("en", "es")
 MOONSHINE_LANGUAGES = ("en",)
-_REGION_TARGET = 20.0  # seconds of buffered audio after which a region is cut at a pause
-_REGION_MAX = 28.0  # a region of unbroken speech is cut here regardless
 _DECODE_CHUNK = 4.0
 
 
-class SpeechEngine(Protocol):
-    name: str
-    model: str
-    language: str | None
+class _Regions:
+    """Groups voice activity segments into regions and cuts their samples from a rolling buffer."""
 
-    def transcribe_region(self, samples: np.ndarray, offset: float) -> list[TranscriptSegment]:
-        """Transcribe 16 kHz mono float32 ``samples`` that start ``offset`` seconds in."""
-        ...
+    def __init__(self, max_seconds: float, join_gap: float) -> None:
+        self.max_seconds = max_seconds
+        self.join_gap = join_gap
+        self.buffer = np.zeros(0, dtype=np.float32)
+        self.origin = 0.0  # seconds at buffer[0]
+        self.group: list[tuple[float, float]] = []
+
+    @property
+    def now(self) -> float:
+        return self.origin + len(self.buffer) / SAMPLE_RATE
+
+    def cut(self, start: float, end: float) -> tuple[float, np.ndarray]:
+        """The samples from ``start`` to ``end``; everything before ``end`` is then dropped."""
+        start = max(start, self.origin)
+        first = max(0, int((start - self.origin) * SAMPLE_RATE))
+        last = min(len(self.buffer), int((end - self.origin) * SAMPLE_RATE))
+        samples = self.buffer[first:last].copy()
+        self.drop_before(end)
+        return start, samples
+
+    def drop_before(self, time: float) -> None:
+        keep_from = max(0, min(len(self.buffer), int((time - self.origin) * SAMPLE_RATE)))
+        self.buffer = self.buffer[keep_from:]
+        self.origin += keep_from / SAMPLE_RATE
+
+    def flush(self) -> Iterator[tuple[float, np.ndarray]]:
+        if self.group:
+            start, end = self.group[0][0], self.group[-1][1]
+            self.group = []
+            region = self.cut(start, end)
+            if len(region[1]):
+                yield region
+
+    def add(self, start: float, end: float) -> Iterator[tuple[float, np.ndarray]]:
+        start = max(start, self.origin)
+        if self.group and (
+            start - self.group[-1][1] > self.join_gap or end - self.group[0][0] > self.max_seconds
+        ):
+            yield from self.flush()
+        self.group.append((start, end))
 
 
-def speech_regions(path: str | os.PathLike[str]) -> Iterator[tuple[float, np.ndarray]]:
-    """(start seconds, samples) of the speech in ``path``, each region at most ~28 s long."""
+def speech_regions(
+    path: str | os.PathLike[str], *, max_seconds: float = 28.0, join_gap: float = 2.0
+) -> Iterator[tuple[float, np.ndarray]]:
+    """(start seconds, samples) of the speech in ``path``, in time order.
+
+    Voice activity segments less than ``join_gap`` seconds apart are joined into one region of
+    at most ``max_seconds``; unbroken speech longer than that is cut. Only the audio of the
+    region being built is held.
+    """
     _, chunks = decode_audio(path, chunk_seconds=_DECODE_CHUNK)
     vad = VoiceActivity()
-    buffer = np.zeros(0, dtype=np.float32)
-    origin = 0.0  # seconds at buffer[0]
-    closed: list[tuple[float, float]] = []
-
-    def cut(start: float, end: float) -> tuple[float, np.ndarray]:
-        first = max(0, int((start - origin) * SAMPLE_RATE))
-        last = min(len(buffer), int((end - origin) * SAMPLE_RATE))
-        return max(start, origin), buffer[first:last].copy()
-
+    regions = _Regions(max_seconds, join_gap)
     for chunk in chunks:
-        buffer = np.concatenate([buffer, chunk])
-        closed.extend((s.start, s.end) for s in vad.feed(chunk))
-        end_of_buffer = origin + len(buffer) / SAMPLE_RATE
-        span = end_of_buffer - origin
-        region: tuple[float, float] | None = None
-        if closed and (span >= _REGION_TARGET or vad.open_since is None):
-            # Wait for a short pause to grow the region, unless the buffer is long already.
-            if span >= _REGION_TARGET or end_of_buffer - closed[-1][1] > 1.0:
-                region = (closed[0][0], min(closed[-1][1], end_of_buffer))
-        elif not closed and vad.open_since is not None and span >= _REGION_MAX:
-            region = (max(origin, vad.open_since), end_of_buffer)
-        if region is not None:
-            start, samples = cut(*region)
-            if len(samples):
-                yield start, samples
-            closed = []
-            drop = region[1]
-        elif not closed and vad.open_since is None:
-            drop = end_of_buffer - 0.5
-        else:
-            continue
-        keep_from = max(0, int((drop - origin) * SAMPLE_RATE))
-        buffer = buffer[keep_from:]
-        origin += keep_from / SAMPLE_RATE
-    closed.extend((s.start, s.end) for s in vad.finish())
-    if closed:
-        start, samples = cut(closed[0][0], closed[-1][1])
-        if len(samples):
-            yield start, samples
+        regions.buffer = np.concatenate([regions.buffer, chunk])
+        for segment in vad.feed(chunk):
+            yield from regions.add(segment.start, segment.end)
+        open_since = vad.open_since
+        now = regions.now
+        if regions.group:
+            last_end = regions.group[-1][1]
+            silent_since = open_since if open_since is not None else now
+            too_long = open_since is not None and now - regions.group[0][0] > max_seconds
+            if silent_since - last_end > join_gap or too_long:
+                yield from regions.flush()
+        if not regions.group:
+            if open_since is None:
+                regions.drop_before(now - 0.5)
+            elif now - max(open_since, regions.origin) >= max_seconds:
+                region = regions.cut(open_since, now)  # unbroken speech: cut it here
+                if len(region[1]):
+                    yield region
+            else:
+                regions.drop_before(open_since - 0.2)
+    for segment in vad.finish():
+        yield from regions.add(segment.start, segment.end)
+    yield from regions.flush()
 
 
 class MoonshineEngine:
     """Moonshine tiny (English), from the model bundled in ``moonshine-voice``."""
 
     name = "moonshine"
+    # Utterances joined over short pauses give the model context; past ~10 s it degrades.
+    max_region = 10.0
+    join_gap = 0.6
 
     def __init__(self, language: str | None) -> None:
         if language not in (None, *MOONSHINE_LANGUAGES):
@@ -118,8 +147,12 @@ class MoonshineEngine:
                 "0.0.73 or earlier, which ship it inside the package"
             )
         try:
+            # Our own voice activity detection has cut the regions: the model's is turned off
+            # (threshold 0) so each region is read as a whole, which it reads better.
             self._transcriber = Transcriber(
-                str(model_dir), model_arch=moonshine_voice.ModelArch.TINY
+                str(model_dir),
+                model_arch=moonshine_voice.ModelArch.TINY,
+                options={"vad_threshold": "0.0"},
             )
         except Exception as error:  # the binding raises its own error types
             raise MediaError(f"the Moonshine model could not be loaded ({error})") from error
@@ -187,6 +220,8 @@ class WhisperEngine:
     """faster-whisper on the CPU (int8), from a local model folder."""
 
     name = "whisper"
+    max_region = 28.0  # whisper reads 30-second windows
+    join_gap = 2.0
 
     def __init__(self, language: str | None, model_dir: Path) -> None:
         if language not in (None, *WHISPER_LANGUAGES):
@@ -284,7 +319,8 @@ def transcribe(
         if wanted < 1:
             raise MediaError("workers must be at least 1")
         engines.extend(_engine(first.name, language) for _ in range(wanted - 1))
-        segments = _run(engines, speech_regions(path), progress)
+        regions = speech_regions(path, max_seconds=first.max_region, join_gap=first.join_gap)
+        segments = _run(engines, regions, progress)
     finally:
         for speech in engines:
             speech.close()
