@@ -86,11 +86,18 @@ def test_long_speech_is_cut_into_bounded_regions(tmp_path: Path) -> None:
         pytest.skip("espeak-ng is not installed")
     audio, _ = synth.speech_track(["one two three four five six seven"] * 8, gap_seconds=0.2)
     path = synth.write_audio(tmp_path / "long.m4a", audio)
-    regions = list(speech_regions(path))
-    assert regions
-    assert all(len(samples) / 16_000 <= 30.0 for _, samples in regions)
-    starts = [start for start, _ in regions]
-    assert starts == sorted(starts)
+    total = len(audio) / 16_000
+    for max_seconds, join_gap in ((28.0, 2.0), (10.0, 0.6)):
+        regions = list(speech_regions(path, max_seconds=max_seconds, join_gap=join_gap))
+        assert regions
+        assert all(len(samples) / 16_000 <= max_seconds + 0.5 for _, samples in regions)
+        starts = [start for start, _ in regions]
+        assert starts == sorted(starts)
+        ends = [start + len(samples) / 16_000 for start, samples in regions]
+        assert all(end <= nxt + 1e-6 for end, nxt in zip(ends[:-1], starts[1:], strict=True))
+        # Nearly all of this dense speech is kept.
+        kept = sum(end - start for start, end in zip(starts, ends, strict=True))
+        assert kept >= 0.8 * (total - 1.0)
 
 
 def test_whisper_needs_a_model_folder(
