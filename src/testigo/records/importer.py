@@ -108,25 +108,28 @@ def import_article(
         with vault.reading() as session:
             if session.get(Incident, incident_id) is None:
                 raise NotFoundError(f"there is no incident {incident_id}")
-    original = store_stream(
-        vault,
-        io.BytesIO(raw),
-        name=filename,
-        acquired=Acquired(actor=actor, method="article.import", acquired_from=url or filename),
-        expected_size=len(raw),
-        extra_params={"url": url, "fetched_at": fetched_at, "content_type": content_type},
-    )
-    text = store_derived(
-        vault,
-        extraction.text.encode("utf-8"),
-        parents=[original.item_id],
-        derivation="text.extract",
-        params={"extractor": "testigo.extract.rule_based", "offsets": "unicode code points"},
-        actor=actor,
-        media_type=TEXT_MEDIA_TYPE,
-        kind="text",
-    )
+    # One transaction: the original, its text and every fact drawn from it commit together.
     with vault.transaction() as session:
+        original = store_stream(
+            vault,
+            io.BytesIO(raw),
+            name=filename,
+            acquired=Acquired(actor=actor, method="article.import", acquired_from=url or filename),
+            expected_size=len(raw),
+            extra_params={"url": url, "fetched_at": fetched_at, "content_type": content_type},
+            session=session,
+        )
+        text = store_derived(
+            vault,
+            extraction.text.encode("utf-8"),
+            parents=[original.item_id],
+            derivation="text.extract",
+            params={"extractor": "testigo.extract.rule_based", "offsets": "unicode code points"},
+            actor=actor,
+            media_type=TEXT_MEDIA_TYPE,
+            kind="text",
+            session=session,
+        )
         begin_records_write(session)
         journal = Journal(actor)
         existing = session.scalars(

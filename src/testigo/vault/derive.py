@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from testigo.db.models import EvidenceItem, IncidentItem, ItemParent
 from testigo.errors import NotFoundError, UsageError
@@ -34,88 +36,124 @@ def store_derived(
     kind: str = "derived",
     details: Mapping[str, Any] | None = None,
     progress: ProgressCallback | None = None,
+    session: Session | None = None,
 ) -> IngestResult:
     """Store ``content`` as an item derived from ``parents`` by ``derivation`` with ``params``.
 
     If identical content already exists (the same thumbnail computed twice), the existing item is
     reused and the derivation is still ledgered, so the record of what was done stays complete.
-    Derived items join the incidents their parents belong to.
+    Derived items join the incidents their parents belong to. With ``session`` the records join
+    the caller's transaction.
     """
     if not parents:
         raise UsageError("a derived item must name at least one parent")
     if not derivation or len(derivation) > 64:
         raise UsageError("a derivation needs a name of at most 64 characters")
-    with vault.reading() as session:
-        parent_rows = {
-            p.id: p
-            for p in session.scalars(select(EvidenceItem).where(EvidenceItem.id.in_(parents)))
-        }
+    if session is None:
+        with vault.reading() as reader:
+            parent_rows = _parents(reader, parents)
+    else:
+        parent_rows = _parents(session, parents)
     missing = [p for p in parents if p not in parent_rows]
     if missing:
         raise NotFoundError(f"the parent item(s) {missing} do not exist")
     stream: BinaryIO = io.BytesIO(content) if isinstance(content, bytes | bytearray) else content
-    reader = _SniffingReader(stream)
-    blob = vault.blobs.put_stream(reader, progress=progress)  # type: ignore[arg-type]
-    detected = media_type or detect_media_type(reader.head)
-    parent_hashes = [parent_rows[p].sha256 for p in parents]
-    with vault.transaction() as session:
-        item = session.scalars(
-            select(EvidenceItem).where(EvidenceItem.sha256 == blob.sha256)
-        ).first()
-        entry = ledger.append_entry(
-            session,
-            ledger.NewEntry(
-                entry_type="evidence.derive",
-                actor=actor,
-                subjects=[f"sha256:{blob.sha256}", *(f"sha256:{h}" for h in parent_hashes)],
-                params={
-                    "sha256": blob.sha256,
-                    "size": blob.size,
-                    "media_type": detected if item is None else item.media_type,
-                    "derivation": derivation,
-                    "parents": parent_hashes,
-                    "parameters": dict(params),
-                    "duplicate": item is not None,
-                },
-            ),
-        )
-        now = ledger.utc_now()
-        duplicate = item is not None
-        if item is None:
-            item = EvidenceItem(
-                sha256=blob.sha256,
-                size=blob.size,
-                media_type=detected,
-                kind=kind,
-                flags={},
-                details={"derivation": derivation, **(dict(details) if details else {})},
-                created_at=now,
-                ledger_seq=entry.seq,
-            )
-            session.add(item)
-            session.flush()
-            for parent_id in dict.fromkeys(parents):
-                session.add(ItemParent(item_id=item.id, parent_id=parent_id, relation=derivation))
-        incident_ids = set(
-            session.scalars(
-                select(IncidentItem.incident_id).where(IncidentItem.item_id.in_(parents))
-            )
-        )
-        for incident_id in sorted(incident_ids):
-            if session.get(IncidentItem, (incident_id, item.id)) is None:
-                session.add(IncidentItem(incident_id=incident_id, item_id=item.id, added_at=now))
-        session.flush()
-        return IngestResult(
-            path=derivation,
-            sha256=blob.sha256,
-            size=blob.size,
-            media_type=item.media_type,
-            item_id=item.id,
-            acquisition_id=0,
+    reader_stream = _SniffingReader(stream)
+    blob = vault.blobs.put_stream(reader_stream, progress=progress)  # type: ignore[arg-type]
+    detected = media_type or detect_media_type(reader_stream.head)
+    record = _DerivedRecord(
+        blob.sha256,
+        blob.size,
+        detected,
+        [parent_rows[p].sha256 for p in parents],
+        list(dict.fromkeys(parents)),
+        derivation,
+        dict(params),
+        actor,
+        kind,
+        dict(details) if details else {},
+    )
+    if session is not None:
+        return _record_derived(session, record)
+    with vault.transaction() as own:
+        return _record_derived(own, record)
+
+
+@dataclass(frozen=True)
+class _DerivedRecord:
+    sha256: str
+    size: int
+    media_type: str
+    parent_hashes: list[str]
+    parent_ids: list[int]
+    derivation: str
+    params: dict[str, Any]
+    actor: str
+    kind: str
+    details: dict[str, Any]
+
+
+def _parents(session: Session, parents: Sequence[int]) -> dict[int, EvidenceItem]:
+    rows = session.scalars(select(EvidenceItem).where(EvidenceItem.id.in_(parents)))
+    return {p.id: p for p in rows}
+
+
+def _record_derived(session: Session, rec: _DerivedRecord) -> IngestResult:
+    item = session.scalars(select(EvidenceItem).where(EvidenceItem.sha256 == rec.sha256)).first()
+    entry = ledger.append_entry(
+        session,
+        ledger.NewEntry(
+            entry_type="evidence.derive",
+            actor=rec.actor,
+            subjects=[f"sha256:{rec.sha256}", *(f"sha256:{h}" for h in rec.parent_hashes)],
+            params={
+                "sha256": rec.sha256,
+                "size": rec.size,
+                "media_type": rec.media_type if item is None else item.media_type,
+                "derivation": rec.derivation,
+                "parents": rec.parent_hashes,
+                "parameters": rec.params,
+                "duplicate": item is not None,
+            },
+        ),
+    )
+    now = ledger.utc_now()
+    duplicate = item is not None
+    if item is None:
+        item = EvidenceItem(
+            sha256=rec.sha256,
+            size=rec.size,
+            media_type=rec.media_type,
+            kind=rec.kind,
+            flags={},
+            details={"derivation": rec.derivation, **rec.details},
+            created_at=now,
             ledger_seq=entry.seq,
-            duplicate=duplicate,
-            flags=[],
         )
+        session.add(item)
+        session.flush()
+        for parent_id in rec.parent_ids:
+            session.add(ItemParent(item_id=item.id, parent_id=parent_id, relation=rec.derivation))
+    incident_ids = set(
+        session.scalars(
+            select(IncidentItem.incident_id).where(IncidentItem.item_id.in_(rec.parent_ids))
+        )
+    )
+    for incident_id in sorted(incident_ids):
+        if session.get(IncidentItem, (incident_id, item.id)) is None:
+            session.add(IncidentItem(incident_id=incident_id, item_id=item.id, added_at=now))
+    session.flush()
+    return IngestResult(
+        path=rec.derivation,
+        sha256=rec.sha256,
+        size=rec.size,
+        media_type=item.media_type,
+        item_id=item.id,
+        acquisition_id=0,
+        ledger_seq=entry.seq,
+        duplicate=duplicate,
+        flags=[],
+    )
 
 
 def parents_of(vault: Vault, item_id: int) -> list[tuple[int, str]]:

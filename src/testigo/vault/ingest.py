@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from testigo.db.models import Acquisition, EvidenceItem, Incident, IncidentItem
@@ -187,11 +187,18 @@ def store_stream(
     file_modified_at: str | None = None,
     progress: ProgressCallback | None = None,
     extra_params: dict[str, Any] | None = None,
+    session: Session | None = None,
 ) -> IngestResult:
-    """Store one stream and record its receipt; the unit every ingest path goes through."""
+    """Store one stream and record its receipt; the unit every ingest path goes through.
+
+    The blob is published before the record; with ``session`` the record joins that transaction.
+    """
     if acquired.incident_id is not None:
-        with vault.reading() as session:
+        if session is not None:
             ensure_incident(session, acquired.incident_id)
+        else:
+            with vault.reading() as check:
+                ensure_incident(check, acquired.incident_id)
     reader = _SniffingReader(stream)
     blob = vault.blobs.put_stream(
         reader,  # type: ignore[arg-type]
@@ -207,6 +214,7 @@ def store_stream(
         acquired=acquired,
         file_modified_at=file_modified_at,
         extra_params=extra_params,
+        session=session,
     )
 
 
@@ -219,91 +227,120 @@ def record_receipt(
     acquired: Acquired,
     file_modified_at: str | None = None,
     extra_params: dict[str, Any] | None = None,
+    session: Session | None = None,
+) -> IngestResult:
+    """Record one receipt of a stored blob.
+
+    With ``session``, the records join the caller's transaction (so an import can store an
+    original, its text and the facts drawn from it all-or-nothing), and analysis is queued once
+    that transaction commits; without it, they commit on their own.
+    """
+    if session is None:
+        with vault.transaction() as own:
+            result = _record_receipt_in(
+                own, blob, media_type, name, acquired, file_modified_at, extra_params
+            )
+        queue_analysis_after_ingest(vault, result)
+        return result
+    result = _record_receipt_in(
+        session, blob, media_type, name, acquired, file_modified_at, extra_params
+    )
+    event.listen(
+        session,
+        "after_commit",
+        lambda _s: queue_analysis_after_ingest(vault, result),
+        once=True,
+    )
+    return result
+
+
+def _record_receipt_in(
+    session: Session,
+    blob: StoredBlob,
+    media_type: str,
+    name: str | None,
+    acquired: Acquired,
+    file_modified_at: str | None,
+    extra_params: dict[str, Any] | None,
 ) -> IngestResult:
     flags: list[str] = []
     if blob.size == 0:
         flags.append("empty")
     if extension_mismatch(name, media_type):
         flags.append("extension_mismatch")
-    with vault.transaction() as session:
-        if acquired.incident_id is not None:
-            ensure_incident(session, acquired.incident_id)
-        item = session.scalars(
-            select(EvidenceItem).where(EvidenceItem.sha256 == blob.sha256)
-        ).first()
-        duplicate = item is not None
-        params: dict[str, Any] = {
-            "size": blob.size,
-            "media_type": media_type if item is None else item.media_type,
-            "original_name": name,
-            "method": acquired.method,
-            "acquired_from": acquired.acquired_from,
-            "note": acquired.note,
-            "incident": acquired.incident_id,
-            "duplicate": duplicate,
-            "flags": flags,
-            "file_modified_at": file_modified_at,
-        }
-        if extra_params:
-            params.update(extra_params)
-        subjects = [f"sha256:{blob.sha256}"]
-        if acquired.incident_id is not None:
-            subjects.append(f"incident:{acquired.incident_id}")
-        entry = ledger.append_entry(
-            session,
-            ledger.NewEntry(
-                entry_type="evidence.acquire" if duplicate else "evidence.ingest",
-                actor=acquired.actor,
-                subjects=subjects,
-                params=params,
-            ),
-        )
-        now = ledger.utc_now()
-        if item is None:
-            item = EvidenceItem(
-                sha256=blob.sha256,
-                size=blob.size,
-                media_type=media_type,
-                kind="original",
-                flags={f: True for f in flags},
-                details={},
-                created_at=now,
-                ledger_seq=entry.seq,
-            )
-            session.add(item)
-            session.flush()
-        acquisition = Acquisition(
-            item_id=item.id,
-            original_name=name,
-            acquired_by=acquired.actor,
-            acquired_at=now,
-            acquired_from=acquired.acquired_from,
-            method=acquired.method,
-            note=acquired.note,
-            incident_id=acquired.incident_id,
-            file_modified_at=file_modified_at,
-            ledger_seq=entry.seq,
-        )
-        session.add(acquisition)
-        if acquired.incident_id is not None and (
-            session.get(IncidentItem, (acquired.incident_id, item.id)) is None
-        ):
-            session.add(
-                IncidentItem(incident_id=acquired.incident_id, item_id=item.id, added_at=now)
-            )
-        session.flush()
-        result = IngestResult(
-            path=name or "",
+    if acquired.incident_id is not None:
+        ensure_incident(session, acquired.incident_id)
+    item = session.scalars(select(EvidenceItem).where(EvidenceItem.sha256 == blob.sha256)).first()
+    duplicate = item is not None
+    params: dict[str, Any] = {
+        "size": blob.size,
+        "media_type": media_type if item is None else item.media_type,
+        "original_name": name,
+        "method": acquired.method,
+        "acquired_from": acquired.acquired_from,
+        "note": acquired.note,
+        "incident": acquired.incident_id,
+        "duplicate": duplicate,
+        "flags": flags,
+        "file_modified_at": file_modified_at,
+    }
+    if extra_params:
+        params.update(extra_params)
+    subjects = [f"sha256:{blob.sha256}"]
+    if acquired.incident_id is not None:
+        subjects.append(f"incident:{acquired.incident_id}")
+    entry = ledger.append_entry(
+        session,
+        ledger.NewEntry(
+            entry_type="evidence.acquire" if duplicate else "evidence.ingest",
+            actor=acquired.actor,
+            subjects=subjects,
+            params=params,
+        ),
+    )
+    now = ledger.utc_now()
+    if item is None:
+        item = EvidenceItem(
             sha256=blob.sha256,
             size=blob.size,
-            media_type=item.media_type,
-            item_id=item.id,
-            acquisition_id=acquisition.id,
+            media_type=media_type,
+            kind="original",
+            flags={f: True for f in flags},
+            details={},
+            created_at=now,
             ledger_seq=entry.seq,
-            duplicate=duplicate,
-            flags=flags,
         )
-    queue_analysis_after_ingest(vault, result)
+        session.add(item)
+        session.flush()
+    acquisition = Acquisition(
+        item_id=item.id,
+        original_name=name,
+        acquired_by=acquired.actor,
+        acquired_at=now,
+        acquired_from=acquired.acquired_from,
+        method=acquired.method,
+        note=acquired.note,
+        incident_id=acquired.incident_id,
+        file_modified_at=file_modified_at,
+        ledger_seq=entry.seq,
+    )
+    session.add(acquisition)
+    if acquired.incident_id is not None and (
+        session.get(IncidentItem, (acquired.incident_id, item.id)) is None
+    ):
+        session.add(IncidentItem(incident_id=acquired.incident_id, item_id=item.id, added_at=now))
+    session.flush()
+    result = IngestResult(
+        path=name or "",
+        sha256=blob.sha256,
+        size=blob.size,
+        media_type=item.media_type,
+        item_id=item.id,
+        acquisition_id=acquisition.id,
+        ledger_seq=entry.seq,
+        duplicate=duplicate,
+        flags=flags,
+    )
     return result
 
 
