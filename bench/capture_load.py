@@ -92,7 +92,12 @@ def start_server(
 
 
 async def run_load(
-    base: str, tokens: list[str], seconds: float, chunk_bytes: int, interval: float
+    base: str,
+    tokens: list[str],
+    seconds: float,
+    chunk_bytes: int,
+    interval: float,
+    server_ms: list[float] | None = None,
 ) -> tuple[list[float], int, int]:
     """Returns the send-to-ack latencies (ms), the chunks acknowledged and the refusals."""
     latencies: list[float] = []
@@ -133,6 +138,9 @@ async def run_load(
                         if attempt == 4:
                             raise
                 latencies.append((time.perf_counter() - sent) * 1000)
+                timing = response.headers.get("server-timing", "")
+                if server_ms is not None and "dur=" in timing:
+                    server_ms.append(float(timing.split("dur=")[1]))
                 if response.status_code != 200:
                     refused += 1
                     return
@@ -146,6 +154,15 @@ async def run_load(
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used (Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def fsync_baseline(folder: Path, chunk_bytes: int, rounds: int = 50) -> list[float]:
@@ -230,15 +247,23 @@ def main() -> int:
         port = free_port()
         server = start_server("testigo.web.asgi:app", env, port, None)
         began = time.time()
+        cpu_before = cpu_seconds(server.pid)
+        store_ms: list[float] = []
         try:
             lat, acked, refused = asyncio.run(
                 run_load(
-                    f"http://127.0.0.1:{port}", tokens, args.seconds, chunk_bytes, args.interval
+                    f"http://127.0.0.1:{port}",
+                    tokens,
+                    args.seconds,
+                    chunk_bytes,
+                    args.interval,
+                    store_ms,
                 )
             )
         finally:
             ended = time.time()
             time.sleep(1.0)
+            server_cpu = cpu_seconds(server.pid) - cpu_before
             server.terminate()
             server.wait(30)
 
@@ -267,6 +292,11 @@ def main() -> int:
             f"  send->ack  p50 {pct(lat, 50):7.1f} ms  p95 {p95:7.1f} ms  "
             f"p99 {pct(lat, 99):7.1f} ms  max {max(lat):7.1f} ms"
         )
+        print(
+            f"  server side (hash, store, ledger, flush) p50 {pct(store_ms, 50):7.1f} ms  "
+            f"p95 {pct(store_ms, 95):7.1f} ms"
+        )
+        print(f"  server CPU per chunk: {server_cpu / max(1, acked) * 1000:.1f} ms")
         print(
             f"  baseline (read+discard server) p50 {pct(base_lat, 50):7.1f} ms  "
             f"p95 {base_p95:7.1f} ms"

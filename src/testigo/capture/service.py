@@ -8,18 +8,20 @@ transaction, under the session's lock, so two racing copies of one chunk are sto
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import io
+import json
 import os
 import re
 import secrets
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from testigo.capture import chain
@@ -40,7 +42,6 @@ from testigo.capture.models import CaptureChunk, CaptureSession, CaptureToken
 if TYPE_CHECKING:
     from testigo.capture.committer import ChunkWrite
 from testigo.db.engine import make_durable
-from testigo.db.models import Acquisition, EvidenceItem
 from testigo.errors import RefusedInputError
 from testigo.vault import ledger
 from testigo.vault.ingest import ensure_incident
@@ -494,151 +495,147 @@ def append_chunk(
     return ack
 
 
-_SESSIONS = cast(Table, CaptureSession.__table__)
-_CHUNKS = cast(Table, CaptureChunk.__table__)
-_ITEMS = cast(Table, EvidenceItem.__table__)
-_ACQUISITIONS = cast(Table, Acquisition.__table__)
+_SELECT_STATE = (
+    "SELECT public_id, status, chunk_count, bytes_received, duration_ms, chain_head, "
+    "incident_id FROM capture_sessions WHERE id = ?"
+)
+_SELECT_ITEM = "SELECT id, media_type FROM evidence_items WHERE sha256 = ?"
+_INSERT_ITEM = (
+    "INSERT INTO evidence_items (sha256, size, media_type, kind, flags, details, created_at, "
+    "ledger_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
+)
+_INSERT_ACQUISITION = (
+    "INSERT INTO acquisitions (item_id, original_name, acquired_by, acquired_at, acquired_from, "
+    "method, note, incident_id, file_modified_at, ledger_seq) "
+    "VALUES (?, ?, ?, ?, NULL, 'capture.live', NULL, NULL, NULL, ?)"
+)
+_INSERT_CHUNK = (
+    'INSERT INTO capture_chunks (session_id, idx, "offset", size, sha256, chain_hash, item_id, '
+    "ledger_seq, duration_ms, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_UPDATE_SESSION = (
+    "UPDATE capture_sessions SET chunk_count = ?, bytes_received = ?, duration_ms = ?, "
+    "chain_head = ?, last_chunk_at = ?, status = 'live' WHERE id = ?"
+)
+
+
+@functools.cache
+def _sql(statement: str, paramstyle: str) -> str:
+    return statement if paramstyle == "qmark" else statement.replace("?", "%s")
 
 
 def _commit_chunk(session: Session, write: ChunkWrite) -> ChunkAck:
     """One chunk's rows and ledger entries, in the batch's transaction; refusals write nothing.
 
-    SQL expressions rather than ORM objects: this runs for every chunk of every phone, and the
-    unit of work's bookkeeping would cost more than the writes themselves.
+    Plain SQL on the driver, like the ledger's own appends: this runs for every chunk of every
+    phone, and building SQLAlchemy statements would cost more than the writes themselves.
     """
     index, offset, digest, size = write.index, write.offset, write.digest, write.size
-    query = select(
-        _SESSIONS.c.public_id,
-        _SESSIONS.c.status,
-        _SESSIONS.c.chunk_count,
-        _SESSIONS.c.bytes_received,
-        _SESSIONS.c.duration_ms,
-        _SESSIONS.c.chain_head,
-        _SESSIONS.c.incident_id,
-    ).where(_SESSIONS.c.id == write.session_id)
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
-    state = session.execute(query).one()
-    public_id = str(state.public_id)
-    if index != state.chunk_count or offset != state.bytes_received or state.status in CLOSED:
-        capture = session.get(CaptureSession, write.session_id, populate_existing=True)
-        assert capture is not None
-        early = _check_position(session, capture, index, offset, digest, size)
-        assert early is not None  # any other position was refused by the check
-        return early
-    chain_hash = chain.link(state.chain_head, index, digest)
-    found = session.execute(
-        select(_ITEMS.c.id, _ITEMS.c.media_type).where(_ITEMS.c.sha256 == digest)
-    ).first()
-    media_type = CHUNK_MEDIA_TYPE if found is None else str(found.media_type)
-    subjects = [f"sha256:{digest}", f"capture:{public_id}"]
-    if state.incident_id is not None:
-        subjects.append(f"incident:{state.incident_id}")
-    actor = f"capture:{public_id}"
-    name = f"capture-{public_id}-{index:06d}.chunk"
-    entries = []
-    if found is None:
-        # The chunk's bytes are new evidence: record them as every original is recorded
-        # (an ``evidence.ingest`` entry the verifier checks the item against).
+    dialect = session.get_bind().dialect
+    style = dialect.paramstyle
+    cursor = session.connection().connection.cursor()
+    try:
+        lock = " FOR UPDATE" if dialect.name == "postgresql" else ""
+        cursor.execute(_sql(_SELECT_STATE, style) + lock, (write.session_id,))
+        state = cursor.fetchone()
+        assert state is not None
+        public_id, status, count, received, saved, head, incident_id = state
+        if index != count or offset != received or status in CLOSED:
+            capture = session.get(CaptureSession, write.session_id, populate_existing=True)
+            assert capture is not None
+            early = _check_position(session, capture, index, offset, digest, size)
+            assert early is not None  # any other position was refused by the check
+            return early
+        chain_hash = chain.link(head, index, digest)
+        cursor.execute(_sql(_SELECT_ITEM, style), (digest,))
+        found = cursor.fetchone()
+        media_type = CHUNK_MEDIA_TYPE if found is None else str(found[1])
+        subjects = [f"sha256:{digest}", f"capture:{public_id}"]
+        if incident_id is not None:
+            subjects.append(f"incident:{incident_id}")
+        actor = f"capture:{public_id}"
+        name = f"capture-{public_id}-{index:06d}.chunk"
+        entries = []
+        if found is None:
+            # The chunk's bytes are new evidence: record them as every original is recorded
+            # (an ``evidence.ingest`` entry the verifier checks the item against).
+            entries.append(
+                ledger.NewEntry(
+                    entry_type="evidence.ingest",
+                    actor=actor,
+                    subjects=[f"sha256:{digest}"],
+                    params={
+                        "size": size,
+                        "media_type": media_type,
+                        "original_name": name,
+                        "method": "capture.live",
+                        "acquired_from": None,
+                        "note": None,
+                        "incident": None,
+                        "duplicate": False,
+                        "flags": [],
+                        "file_modified_at": None,
+                        "capture": public_id,
+                        "index": index,
+                    },
+                )
+            )
         entries.append(
             ledger.NewEntry(
-                entry_type="evidence.ingest",
+                entry_type="capture.chunk",
                 actor=actor,
-                subjects=[f"sha256:{digest}"],
+                subjects=subjects,
                 params={
-                    "size": size,
-                    "media_type": media_type,
-                    "original_name": name,
-                    "method": "capture.live",
-                    "acquired_from": None,
-                    "note": None,
-                    "incident": None,
-                    "duplicate": False,
-                    "flags": [],
-                    "file_modified_at": None,
-                    "capture": public_id,
+                    "session": public_id,
                     "index": index,
+                    "offset": offset,
+                    "size": size,
+                    "sha256": digest,
+                    "chain": chain_hash,
+                    "previous_chain": head,
+                    "duration_ms": write.duration_ms,
                 },
             )
         )
-    entries.append(
-        ledger.NewEntry(
-            entry_type="capture.chunk",
-            actor=actor,
-            subjects=subjects,
-            params={
-                "session": public_id,
-                "index": index,
-                "offset": offset,
-                "size": size,
-                "sha256": digest,
-                "chain": chain_hash,
-                "previous_chain": state.chain_head,
-                "duration_ms": write.duration_ms,
-            },
-        )
-    )
-    appended = ledger.append_entries(session, entries)
-    entry = appended[-1]
-    now = ledger.utc_now()
-    if found is None:
-        item_id = session.execute(
-            insert(_ITEMS)
-            .values(
-                sha256=digest,
-                size=size,
-                media_type=media_type,
-                kind="capture_chunk",
-                flags={},
-                details={"capture": public_id, "index": index},
-                created_at=now,
-                ledger_seq=appended[0].seq,
+        appended = ledger.append_entries(session, entries)
+        entry = appended[-1]
+        now = ledger.utc_now()
+        if found is None:
+            details = json.dumps({"capture": public_id, "index": index})
+            cursor.execute(
+                _sql(_INSERT_ITEM, style),
+                (digest, size, media_type, "capture_chunk", "{}", details, now, appended[0].seq),
             )
-            .returning(_ITEMS.c.id)
-        ).scalar_one()
-        session.execute(
-            insert(_ACQUISITIONS).values(
-                item_id=item_id,
-                original_name=name,
-                acquired_by=actor,
-                acquired_at=now,
-                acquired_from=None,
-                method="capture.live",
-                note=None,
-                incident_id=None,
-                file_modified_at=None,
-                ledger_seq=appended[0].seq,
+            inserted = cursor.fetchone()
+            assert inserted is not None
+            item_id = int(inserted[0])
+            cursor.execute(
+                _sql(_INSERT_ACQUISITION, style), (item_id, name, actor, now, appended[0].seq)
             )
+        else:
+            item_id = int(found[0])
+        cursor.execute(
+            _sql(_INSERT_CHUNK, style),
+            (
+                write.session_id,
+                index,
+                offset,
+                size,
+                digest,
+                chain_hash,
+                item_id,
+                entry.seq,
+                write.duration_ms,
+                now,
+            ),
         )
-    else:
-        item_id = int(found.id)
-    session.execute(
-        insert(_CHUNKS).values(
-            session_id=write.session_id,
-            idx=index,
-            offset=offset,
-            size=size,
-            sha256=digest,
-            chain_hash=chain_hash,
-            item_id=item_id,
-            ledger_seq=entry.seq,
-            duration_ms=write.duration_ms,
-            received_at=now,
+        saved = int(saved) + write.duration_ms
+        cursor.execute(
+            _sql(_UPDATE_SESSION, style),
+            (index + 1, offset + size, saved, chain_hash, now, write.session_id),
         )
-    )
-    saved = int(state.duration_ms) + write.duration_ms
-    session.execute(
-        update(_SESSIONS)
-        .where(_SESSIONS.c.id == write.session_id)
-        .values(
-            chunk_count=index + 1,
-            bytes_received=offset + size,
-            duration_ms=saved,
-            chain_head=chain_hash,
-            last_chunk_at=now,
-            status="live",
-        )
-    )
+    finally:
+        cursor.close()
     return ChunkAck(
         index=index,
         offset=offset,

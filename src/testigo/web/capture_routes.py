@@ -10,6 +10,7 @@ from __future__ import annotations
 import gettext
 import io
 import os
+import time
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
@@ -317,6 +318,7 @@ async def append_chunk(request: Request, public_id: str) -> Response:
         duration = _int_header(request, "chunk-duration-ms", 0)
         digest = request.headers.get("chunk-sha256") or request.headers.get("upload-checksum")
         data = await _read_body(request, service.max_chunk_bytes())
+        received = time.perf_counter()
         ack = await run_in_threadpool(
             service.append_chunk,
             vault,
@@ -331,6 +333,8 @@ async def append_chunk(request: Request, public_id: str) -> Response:
     except CaptureError as exc:
         return refusal(exc)
     headers = {
+        # How long storing, ledgering and flushing took once the body was in (diagnostics).
+        "Server-Timing": f"store;dur={(time.perf_counter() - received) * 1000:.1f}",
         "Upload-Offset": str(ack.next_offset),
         "Chunk-Index": str(ack.index + 1),
         "Chain-Hash": ack.chain_hash,
