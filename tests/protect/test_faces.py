@@ -12,7 +12,7 @@ from testigo.media.errors import MediaError
 from testigo.protect.detector import Detection, FaceDetector, decode, model_path, nms
 from testigo.protect.faces import FaceTracker, TrackingParams, iou, track_faces
 
-from .facesynth import FaceClip
+from .facesynth import FaceClip, decode_frames
 
 
 def _which_face(clip: FaceClip, box: list[int], frame: int) -> int:
@@ -126,3 +126,64 @@ def test_audio_only_file_has_no_faces(tmp_path: Path) -> None:
     audio = synth.write_audio(tmp_path / "a.m4a", np.zeros(16_000, dtype=np.float32))
     with pytest.raises(MediaError, match="no video stream"):
         track_faces(audio)
+
+
+def test_tracking_recalls_at_least_as_much_as_every_frame(face_clip: FaceClip) -> None:
+    """The per-frame detector (the usual approach) against tracks, with the same padding."""
+    params = TrackingParams()
+    detector = FaceDetector()
+    tracked = track_faces(face_clip.path, params=params, detector=detector)
+    tracked_boxes = tracked.boxes_by_frame()
+    per_frame: dict[int, list[tuple[float, float, float, float]]] = {}
+    for index, rgb in enumerate(decode_frames(face_clip.path)):
+        per_frame[index] = [
+            (
+                d.x1 - d.width * params.padding,
+                d.y1 - d.height * params.padding,
+                d.x2 + d.width * params.padding,
+                d.y2 + d.height * params.padding,
+            )
+            for d in detector.detect(rgb, params.threshold)
+        ]
+
+    def recall(boxes: dict[int, list[tuple[float, float, float, float]]]) -> float:
+        hits = total = 0
+        for index, truth in enumerate(face_clip.truth):
+            for x1, y1, x2, y2 in truth:
+                total += 1
+                hits += any(
+                    b[0] <= x1 + 1 and b[1] <= y1 + 1 and b[2] >= x2 - 1 and b[3] >= y2 - 1
+                    for b in boxes.get(index, [])
+                )
+        return hits / total
+
+    assert tracked.frames_detected <= face_clip.frames / 2
+    assert recall(tracked_boxes) >= recall(per_frame)
+    assert recall(tracked_boxes) == 1.0
+
+
+@pytest.mark.parametrize("rotation", [90, 270])
+def test_faces_found_in_sideways_phone_video(
+    face_clip: FaceClip, tmp_path: Path, rotation: int
+) -> None:
+    """Portrait video stored sideways with a display rotation: boxes come back in stored pixels."""
+    from media import synth
+
+    turns = rotation // 90
+    frames = [np.ascontiguousarray(np.rot90(f, -turns)) for f in face_clip.originals[:12]]
+    path = synth.write_video(tmp_path / "sideways.mp4", frames, fps=20, rotation=rotation)
+    tracks = track_faces(path)
+    assert len(tracks.tracks) == 2
+    height, width = frames[0].shape[:2]
+    for x1, y1, x2, y2 in face_clip.truth[0]:
+        corners = np.array([[x1, y1], [x2, y2]], dtype=float)
+        # Where the upright box lies in the stored (sideways) frame.
+        if turns == 1:
+            stored = (width - corners[:, 1], corners[:, 0])
+        else:
+            stored = (corners[:, 1], height - corners[:, 0])
+        sx1, sx2 = sorted(stored[0])
+        sy1, sy2 = sorted(stored[1])
+        assert any(iou((sx1, sy1, sx2, sy2), b) > 0.3 for b in tracks.boxes_by_frame()[0]), (
+            f"face {x1, y1, x2, y2} not found in the sideways frame"
+        )

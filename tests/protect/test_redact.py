@@ -334,3 +334,47 @@ def test_bad_inputs_fail_clearly_and_store_nothing(
     # Sound only, with a range silenced: allowed, stored as audio.
     result = redact_item(vault, items["audio"], faces="none", mute=["0.2-0.4"], actor="test:alice")
     assert result.media_type == "audio/mp4"
+
+
+def test_rotation_kept_and_sound_only_silenced(vault: Vault, tmp_path: Path) -> None:
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(32_000) / 16_000)).astype(np.float32)
+    rotated = synth.write_video(
+        tmp_path / "rotated.mp4",
+        synth.synth_frames(2, seed=2, width=160, height=90),
+        rotation=90,
+        audio=tone,
+    )
+    item = ingest(vault, rotated)
+    result = redact_item(vault, item, faces="none", boxes=["0,0,40,40"], actor="test:alice")
+    out = fetch(vault, result.sha256, tmp_path / "out.mp4")
+    with av.open(str(out)) as container:
+        first = next(container.decode(video=0))
+        assert int(first.rotation) % 360 == 90
+    assert result.params["output"]["rotation"] == 90
+
+    voice = synth.write_audio(tmp_path / "voice.m4a", tone)
+    audio_item = ingest(vault, voice)
+    silenced = redact_item(vault, audio_item, faces="none", mute=["0.5-1.2"], actor="test:alice")
+    samples, rate = _audio(fetch(vault, silenced.sha256, tmp_path / "voice-out.m4a"))
+    assert _rms(samples, rate, 0.55, 1.15) < 0.003
+    assert _rms(samples, rate, 0.1, 0.4) > 0.1
+    assert read_c2pa(tmp_path / "voice-out.m4a", vault.settings) is not None
+
+
+def test_signing_failure_stores_nothing(
+    vault: Vault, face_clip: FaceClip, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    item = ingest(vault, face_clip.path)
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.write_text("-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n")
+    key.write_text("not a key\n")
+    monkeypatch.setenv("TESTIGO_C2PA_CERT", str(cert))
+    monkeypatch.setenv("TESTIGO_C2PA_KEY", str(key))
+    before = counts(vault)
+    with pytest.raises(MediaError, match="C2PA signing failed"):
+        redact_item(vault, item, faces="none", boxes=["0,0,8,8"], actor="test:alice")
+    assert counts(vault) == before
+    monkeypatch.delenv("TESTIGO_C2PA_KEY")
+    with pytest.raises(UsageError, match="both"):
+        redact_item(vault, item, faces="none", boxes=["0,0,8,8"], actor="test:alice")
+    assert counts(vault) == before

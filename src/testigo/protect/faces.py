@@ -433,7 +433,10 @@ def track_faces(
         times.append(decoded.time)
         if due:
             rgb = decoded.frame.to_ndarray(format="rgb24")
-            tracker.update(decoded.index, detector.detect(rgb, params.threshold), rgb)
+            # Phones store portrait video sideways and tag it; the detector needs faces upright.
+            turns = (int(decoded.frame.rotation) % 360) // 90
+            found = detect_upright(detector, rgb, turns, params.threshold)
+            tracker.update(decoded.index, found, rgb)
             last_detection = decoded.index
             motion_since = 0.0
         if progress is not None and info["duration"] and decoded.index % 10 == 0:
@@ -453,6 +456,27 @@ def track_faces(
         model_sha256=detector.sha256,
         frames_detected=len(tracker.detection_frames),
     )
+
+
+def detect_upright(
+    detector: FaceDetector, rgb: np.ndarray[Any, Any], turns: int, threshold: float
+) -> list[Detection]:
+    """Detect on the picture as displayed (turned ``turns`` quarter turns counter-clockwise),
+    and return boxes in the stored frame's pixels."""
+    if turns % 4 == 0:
+        return detector.detect(rgb, threshold)
+    height, width = rgb.shape[:2]
+    upright = np.ascontiguousarray(np.rot90(rgb, turns % 4))
+    mapped: list[Detection] = []
+    for d in detector.detect(upright, threshold):
+        if turns % 4 == 1:
+            box = (width - d.y2, d.x1, width - d.y1, d.x2)
+        elif turns % 4 == 2:
+            box = (width - d.x2, height - d.y2, width - d.x1, height - d.y1)
+        else:
+            box = (d.y1, height - d.x2, d.y2, height - d.x1)
+        mapped.append(Detection(*box, d.score))
+    return mapped
 
 
 def _write_thumbnails(tracks: list[FaceTrack], folder: Path) -> None:

@@ -199,7 +199,10 @@ def redact_video(
             index = 0
             changed = 0
             applied = 0
-            rotation: int | None = None
+            rotation = _display_rotation(source)
+            if rotation:
+                # Side data must be on the stream before the first packet writes the header.
+                out_video.set_display_rotation(rotation)
             last_time: float | None = None
             for packet in container.demux(*streams):
                 if packet.stream is in_audio and in_audio is not None:
@@ -215,10 +218,6 @@ def redact_video(
                     continue
                 for frame in packet.decode():
                     video_frame = cast(av.VideoFrame, frame)
-                    if rotation is None:
-                        rotation = int(video_frame.rotation) % 360
-                        if rotation:
-                            out_video.set_display_rotation(rotation)
                     t = float(video_frame.time) if video_frame.time is not None else 0.0
                     last_time = t
                     boxes = list(face_boxes.get(index, ()))
@@ -262,5 +261,14 @@ def redact_video(
         width=width,
         height=height,
         audio=audio,
-        rotation=rotation or 0,
+        rotation=rotation,
     )
+
+
+def _display_rotation(source: str | os.PathLike[str]) -> int:
+    """Degrees the player turns the picture (phones record sideways and say so)."""
+    with open_media(source) as container:
+        stream = video_stream(container, Path(source).name)
+        for frame in container.decode(stream):
+            return int(frame.rotation) % 360
+    return 0
