@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, exists, select
+from sqlalchemy import ColumnElement, and_, bindparam, delete, exists, select
 from sqlalchemy.orm import Session
 
 from testigo.db.models import Incident, IncidentItem
@@ -45,7 +45,12 @@ def visible_incident_clause(principal: Principal, column: Any) -> ColumnElement[
 
 
 def is_restricted(session: Session, incident_id: int) -> bool:
-    return session.get(IncidentRestriction, incident_id) is not None
+    known = session.info.get(("restricted", incident_id))
+    if known is not None:
+        return bool(known)
+    restricted = session.get(IncidentRestriction, incident_id) is not None
+    session.info[("restricted", incident_id)] = restricted
+    return restricted
 
 
 def can_view_incident(session: Session, principal: Principal, incident_id: int) -> bool:
@@ -54,31 +59,58 @@ def can_view_incident(session: Session, principal: Principal, incident_id: int) 
     return session.get(IncidentMember, (incident_id, principal.user_id)) is not None
 
 
+# Built once: constructing statements costs more than running them on these small lookups.
+_CHECK_INCIDENT = (
+    select(Incident, IncidentRestriction.incident_id, IncidentMember.user_id)
+    .outerjoin(IncidentRestriction, IncidentRestriction.incident_id == Incident.id)
+    .outerjoin(
+        IncidentMember,
+        and_(
+            IncidentMember.incident_id == Incident.id,
+            IncidentMember.user_id == bindparam("user"),
+        ),
+    )
+    .where(Incident.id == bindparam("incident"))
+)
+_ITEM_ACCESS = (
+    select(IncidentItem.incident_id, IncidentRestriction.incident_id, IncidentMember.user_id)
+    .outerjoin(IncidentRestriction, IncidentRestriction.incident_id == IncidentItem.incident_id)
+    .outerjoin(
+        IncidentMember,
+        and_(
+            IncidentMember.incident_id == IncidentItem.incident_id,
+            IncidentMember.user_id == bindparam("user"),
+        ),
+    )
+    .where(IncidentItem.item_id == bindparam("item"))
+)
+
+
 def check_incident(session: Session, principal: Principal, incident_id: int) -> Incident:
     """The incident, or NotFound: a restricted incident is not even admitted to exist."""
-    incident = session.get(Incident, incident_id)
-    if incident is None or not can_view_incident(session, principal, incident_id):
+    row = session.execute(
+        _CHECK_INCIDENT, {"incident": incident_id, "user": principal.user_id}
+    ).first()
+    if row is None:
+        raise NotFoundError(f"there is no incident {incident_id}")
+    incident, restricted, member = row
+    session.info[("restricted", incident_id)] = restricted is not None
+    if restricted is not None and member is None and not principal.is_admin:
         raise NotFoundError(f"there is no incident {incident_id}")
     return incident
 
 
 def item_access(session: Session, principal: Principal, item_id: int) -> tuple[bool, list[int]]:
-    """Whether the principal may see an item, and the restricted incidents it belongs to."""
-    incident_ids = list(
-        session.scalars(select(IncidentItem.incident_id).where(IncidentItem.item_id == item_id))
-    )
-    restricted = [i for i in incident_ids if is_restricted(session, i)]
-    if not restricted or principal.is_admin:
+    """Whether the principal may see an item, and the restricted incidents it belongs to.
+
+    Returns (allowed, restricted incident ids); the item's incident ids are left in
+    ``session.info[("item_incidents", item_id)]`` for the caller."""
+    rows = session.execute(_ITEM_ACCESS, {"item": item_id, "user": principal.user_id}).all()
+    session.info[("item_incidents", item_id)] = [r[0] for r in rows]
+    restricted = [r[0] for r in rows if r[1] is not None]
+    if not restricted or principal.is_admin or len(restricted) < len(rows):
         return True, restricted
-    if len(restricted) < len(incident_ids):
-        return True, restricted
-    member = session.scalar(
-        select(IncidentMember.incident_id).where(
-            IncidentMember.user_id == principal.user_id,
-            IncidentMember.incident_id.in_(restricted),
-        )
-    )
-    return member is not None, restricted
+    return any(r[2] is not None for r in rows), restricted
 
 
 def record_view(

@@ -406,13 +406,13 @@ async def append_upload(
     raw = request.headers.get("upload-offset", "")
     if not raw.isdigit():
         raise RefusedInputError("send the Upload-Offset header (ask HEAD for the current one)")
-    row, offset, path = await evidence.append_upload(
+    row, offset, path, follower = await evidence.append_upload(
         vault, user, upload_id, int(raw), request.stream()
     )
     if offset < row.size:
         status = evidence.upload_dict(row, offset)
     else:
-        status = await run_in_threadpool(evidence.complete_upload, vault, user, row, path)
+        status = await run_in_threadpool(evidence.finish_upload, vault, user, row, path, follower)
     response.headers["Upload-Offset"] = str(status["offset"])
     return status
 

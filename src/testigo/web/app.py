@@ -27,6 +27,7 @@ from testigo.errors import NotFoundError, RefusedInputError, TestigoError
 from testigo.vault.service import Vault, open_vault
 from testigo.web import accounts, deps, evidence
 from testigo.web.access import Forbidden
+from testigo.web.reads import enable_concurrent_reads
 
 STATIC_DIR = Path(__file__).parent / "static"
 logger = logging.getLogger(__name__)
@@ -124,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     settings = settings or load_settings()
     vault = open_vault(settings)
+    readers = enable_concurrent_reads(vault)
     sync_index(vault)
 
     @asynccontextmanager
@@ -134,6 +136,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        if readers is not None:
+            readers.dispose()
         vault.dispose()
 
     app = FastAPI(

@@ -15,15 +15,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
-from testigo.db.models import Acquisition, EvidenceItem, IncidentItem
+from testigo.db.models import Acquisition, EvidenceItem
 from testigo.errors import NotFoundError, RefusedInputError, TestigoError
 from testigo.vault import ledger
-from testigo.vault.ingest import Acquired, IngestResult, store_stream
+from testigo.vault.ingest import IngestResult, store_stream
 from testigo.vault.proofs import checkpoint_dict, prove_entries
 from testigo.vault.service import Vault
-from testigo.web import access
+from testigo.web import access, upload_pipeline
 from testigo.web.accounts import Principal
 from testigo.web.incident_view import item_dict
 from testigo.web.models import Upload
@@ -59,6 +59,11 @@ def safe_filename(name: str | None, fallback: str) -> str:
     return clean or fallback
 
 
+_ACQUISITIONS = (
+    select(Acquisition).where(Acquisition.item_id == bindparam("item")).order_by(Acquisition.id)
+)
+
+
 def get_item(vault: Vault, principal: Principal, item_id: int, *, action: str) -> dict[str, Any]:
     """An item with its acquisitions and incidents; restricted views are ledgered."""
     with vault.reading() as session:
@@ -68,14 +73,8 @@ def get_item(vault: Vault, principal: Principal, item_id: int, *, action: str) -
         allowed, restricted = access.item_access(session, principal, item_id)
         if not allowed:
             raise NotFoundError(f"there is no item {item_id}")
-        acquisitions = list(
-            session.scalars(
-                select(Acquisition).where(Acquisition.item_id == item_id).order_by(Acquisition.id)
-            )
-        )
-        incidents = list(
-            session.scalars(select(IncidentItem.incident_id).where(IncidentItem.item_id == item_id))
-        )
+        acquisitions = list(session.scalars(_ACQUISITIONS, {"item": item_id}))
+        incidents = list(session.info.get(("item_incidents", item_id), []))
         data = item_dict(item, acquisitions)
     data["incidents"] = incidents
     data["restricted"] = bool(restricted)
@@ -224,10 +223,10 @@ async def append_upload(
     upload_id: str,
     offset: int,
     chunks: AsyncIterator[bytes],
-) -> tuple[Upload, int, Path]:
-    """Append a request body at ``offset``; returns the upload, its new offset and its file.
-
-    When the offset reaches the size, call :func:`complete_upload` (off the event loop)."""
+) -> tuple[Upload, int, Path, upload_pipeline.Follower]:
+    """Append a request body at ``offset``; returns the upload, its new offset, its file and the
+    follower storing it. When the offset reaches the size, call :func:`finish_upload` (off the
+    event loop)."""
     row = _own_upload(vault, principal, upload_id)
     if row.item_id is not None:
         raise UploadConflict("this upload is already complete")
@@ -240,6 +239,7 @@ async def append_upload(
         current = os.fstat(fd).st_size
         if offset != current:
             raise UploadConflict(f"the upload is at offset {current}, not {offset}")
+        follower = upload_pipeline.follower_for(vault, principal, row, path, current)
         os.lseek(fd, current, os.SEEK_SET)
         written = current
         try:
@@ -251,12 +251,35 @@ async def append_upload(
                     n = os.write(fd, view)
                     view = view[n:]
                 written += len(chunk)
+                follower.reader.advance(written)
         except UploadTooLarge:
+            upload_pipeline.forget(upload_id)
             os.ftruncate(fd, current)
+            raise
+        except BaseException:
+            # A lost connection keeps what arrived (the client resumes from there), but the
+            # background copy is dropped and starts again from the file on resume.
+            upload_pipeline.forget(upload_id)
             raise
     finally:
         os.close(fd)
-    return row, written, path
+    return row, written, path, follower
+
+
+def finish_upload(
+    vault: Vault,
+    principal: Principal,
+    row: Upload,
+    path: Path,
+    follower: upload_pipeline.Follower,
+) -> dict[str, Any]:
+    """Wait for the background copy; if it failed, store the file again in the foreground so the
+    user gets the real reason (or the item)."""
+    result = follower.wait()
+    upload_pipeline.finished(row.id)
+    if result is None:
+        return complete_upload(vault, principal, row, path)
+    return _record_upload(vault, row, path, result)
 
 
 def complete_upload(vault: Vault, principal: Principal, row: Upload, path: Path) -> dict[str, Any]:
@@ -266,15 +289,13 @@ def complete_upload(vault: Vault, principal: Principal, row: Upload, path: Path)
             vault,
             stream,
             name=row.name,
-            acquired=Acquired(
-                actor=principal.actor,
-                method="web.upload",
-                acquired_from=f"uploaded through the web app by {principal.name}",
-                note=row.note,
-                incident_id=row.incident_id,
-            ),
+            acquired=upload_pipeline.upload_acquired(principal, row),
             expected_size=row.size,
         )
+    return _record_upload(vault, row, path, result)
+
+
+def _record_upload(vault: Vault, row: Upload, path: Path, result: IngestResult) -> dict[str, Any]:
     with vault.transaction() as session:
         stored = session.get(Upload, row.id)
         assert stored is not None

@@ -11,7 +11,7 @@ import json
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.orm import Session
 
 from testigo.db.models import Acquisition, EvidenceItem, Incident, IncidentItem
@@ -112,22 +112,25 @@ def _value(raw: str) -> Any:
         return raw
 
 
+_INCIDENT_ITEMS = (
+    select(EvidenceItem)
+    .join(IncidentItem, IncidentItem.item_id == EvidenceItem.id)
+    .where(IncidentItem.incident_id == bindparam("incident"))
+    .order_by(EvidenceItem.id)
+)
+_ITEM_ACQUISITIONS = (
+    select(Acquisition)
+    .join(IncidentItem, IncidentItem.item_id == Acquisition.item_id)
+    .where(IncidentItem.incident_id == bindparam("incident"))
+    .order_by(Acquisition.id)
+)
+
+
 def evidence_items(session: Session, incident_id: int) -> list[dict[str, Any]]:
-    items = list(
-        session.scalars(
-            select(EvidenceItem)
-            .join(IncidentItem, IncidentItem.item_id == EvidenceItem.id)
-            .where(IncidentItem.incident_id == incident_id)
-            .order_by(EvidenceItem.id)
-        )
-    )
+    items = list(session.scalars(_INCIDENT_ITEMS, {"incident": incident_id}))
     acquisitions: dict[int, list[Acquisition]] = defaultdict(list)
     if items:
-        for acq in session.scalars(
-            select(Acquisition)
-            .where(Acquisition.item_id.in_([i.id for i in items]))
-            .order_by(Acquisition.id)
-        ):
+        for acq in session.scalars(_ITEM_ACQUISITIONS, {"incident": incident_id}):
             acquisitions[acq.item_id].append(acq)
     return [item_dict(i, acquisitions.get(i.id, [])) for i in items]
 
@@ -162,55 +165,118 @@ def item_dict(item: EvidenceItem, acquisitions: list[Acquisition]) -> dict[str, 
     }
 
 
+RECORD_TABLES = (
+    "sources",
+    "events",
+    "incident_organizations",
+    "incident_places",
+    "person_roles",
+    "legal_actions",
+    "quotes",
+    "claims",
+)
+# One cheap query says which parts of the record exist, so a page skips the empty ones.
+_PRESENT = text(
+    "SELECT "
+    + ", ".join(
+        f"EXISTS (SELECT 1 FROM {table} WHERE incident_id = :incident)" for table in RECORD_TABLES
+    )
+)
+
+
+def present_tables(session: Session, incident_id: int) -> set[str]:
+    row = session.execute(_PRESENT, {"incident": incident_id}).one()
+    return {table for table, flag in zip(RECORD_TABLES, row, strict=True) if flag}
+
+
 def incident_detail(
     vault: Vault, session: Session, principal: Principal, incident_id: int
 ) -> dict[str, Any]:
     incident = session.get(Incident, incident_id)
     assert incident is not None
     texts = _Texts(vault, session)
-    sources = list(
-        session.scalars(select(Source).where(Source.incident_id == incident_id).order_by(Source.id))
+    present = present_tables(session, incident_id)
+    sources = (
+        list(
+            session.scalars(
+                select(Source).where(Source.incident_id == incident_id).order_by(Source.id)
+            )
+        )
+        if "sources" in present
+        else []
     )
     texts.sources = {s.id: s for s in sources}
     source_names = {s.id: s.outlet or s.title or f"source {s.id}" for s in sources}
 
-    events = list(
-        session.scalars(
-            select(Event)
-            .where(Event.incident_id == incident_id)
-            .order_by(Event.sequence, Event.occurred_on, Event.clock_time, Event.id)
+    events = (
+        list(
+            session.scalars(
+                select(Event)
+                .where(Event.incident_id == incident_id)
+                .order_by(Event.sequence, Event.occurred_on, Event.clock_time, Event.id)
+            )
         )
+        if "events" in present
+        else []
     )
-    org_rows = session.execute(
-        select(IncidentOrganization, Organization)
-        .join(Organization, Organization.id == IncidentOrganization.organization_id)
-        .where(IncidentOrganization.incident_id == incident_id)
-        .order_by(IncidentOrganization.id)
-    ).all()
-    place_rows = session.execute(
-        select(IncidentPlace, Place)
-        .join(Place, Place.id == IncidentPlace.place_id)
-        .where(IncidentPlace.incident_id == incident_id)
-        .order_by(IncidentPlace.id)
-    ).all()
-    people_rows = session.execute(
-        select(PersonRole, Person)
-        .join(Person, Person.id == PersonRole.person_id)
-        .where(PersonRole.incident_id == incident_id)
-        .order_by(PersonRole.id)
-    ).all()
-    legal = list(
-        session.scalars(
-            select(LegalAction)
-            .where(LegalAction.incident_id == incident_id)
-            .order_by(LegalAction.id)
+    org_rows = (
+        session.execute(
+            select(IncidentOrganization, Organization)
+            .join(Organization, Organization.id == IncidentOrganization.organization_id)
+            .where(IncidentOrganization.incident_id == incident_id)
+            .order_by(IncidentOrganization.id)
+        ).all()
+        if "incident_organizations" in present
+        else []
+    )
+    place_rows = (
+        session.execute(
+            select(IncidentPlace, Place)
+            .join(Place, Place.id == IncidentPlace.place_id)
+            .where(IncidentPlace.incident_id == incident_id)
+            .order_by(IncidentPlace.id)
+        ).all()
+        if "incident_places" in present
+        else []
+    )
+    people_rows = (
+        session.execute(
+            select(PersonRole, Person)
+            .join(Person, Person.id == PersonRole.person_id)
+            .where(PersonRole.incident_id == incident_id)
+            .order_by(PersonRole.id)
+        ).all()
+        if "person_roles" in present
+        else []
+    )
+    legal = (
+        list(
+            session.scalars(
+                select(LegalAction)
+                .where(LegalAction.incident_id == incident_id)
+                .order_by(LegalAction.id)
+            )
         )
+        if "legal_actions" in present
+        else []
     )
-    quotes = list(
-        session.scalars(select(Quote).where(Quote.incident_id == incident_id).order_by(Quote.id))
+    quotes = (
+        list(
+            session.scalars(
+                select(Quote).where(Quote.incident_id == incident_id).order_by(Quote.id)
+            )
+        )
+        if "quotes" in present
+        else []
     )
-    claims = list(
-        session.scalars(select(Claim).where(Claim.incident_id == incident_id).order_by(Claim.id))
+    claims = (
+        list(
+            session.scalars(
+                select(Claim).where(Claim.incident_id == incident_id).order_by(Claim.id)
+            )
+        )
+        if "claims" in present
+        else []
     )
     org_ids = {r.organization_id for r, _ in people_rows if r.organization_id}
     org_ids |= {q.organization_id for q in quotes if q.organization_id}

@@ -142,6 +142,7 @@ class Upload(Base):
 
 Index("ix_login_attempts_name_at", LoginAttempt.name, LoginAttempt.at)
 Index("ix_login_attempts_address_at", LoginAttempt.address, LoginAttempt.at)
-Index("ix_incident_index_occurred_on", IncidentIndex.occurred_on)
+Index("ix_incident_index_occurred_on", IncidentIndex.occurred_on, IncidentIndex.incident_id)
+Index("ix_incident_index_title", IncidentIndex.title, IncidentIndex.incident_id)
 Index("ix_incident_index_status", IncidentIndex.status)
 Index("ix_incident_members_user", IncidentMember.user_id)

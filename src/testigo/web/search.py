@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Float, Integer, func, select, text
+from sqlalchemy import Float, Integer, and_, bindparam, exists, func, select, text
 from sqlalchemy.orm import Session
 
 from testigo.db.models import EvidenceItem, Incident, IncidentItem
@@ -29,7 +29,7 @@ from testigo.vault import ledger
 from testigo.vault.service import Vault
 from testigo.web.access import visible_incident_clause
 from testigo.web.accounts import Principal
-from testigo.web.models import IncidentIndex, IncidentRestriction
+from testigo.web.models import IncidentIndex, IncidentMember, IncidentRestriction
 
 SORTS = ("recent", "oldest", "title", "relevance", "items", "created")
 MAX_SOURCE_TEXT = 200_000
@@ -111,7 +111,9 @@ def index_incident(session: Session, incident_id: int, vault: Vault | None = Non
         s.kind == "video" for s in sources
     )
     force = any(kind == "use_of_force" for kind, _ in event_rows)
-    occurred = (incident.start_time or "")[:10] or None
+    # Unknown dates are stored as "" (not NULL) so that "newest first" can walk an index on
+    # both databases: "" sorts before every date, so it comes last in descending order.
+    occurred = (incident.start_time or "")[:10]
     body = "\n".join(
         [
             incident.summary or "",
@@ -245,13 +247,13 @@ class SearchResult:
         }
 
 
-def index_dict(row: IncidentIndex, restricted: bool = False) -> dict[str, Any]:
+def index_dict(row: Any, restricted: bool = False) -> dict[str, Any]:
     return {
         "id": row.incident_id,
         "title": row.title,
         "summary": row.summary,
         "status": row.status,
-        "occurred_on": row.occurred_on,
+        "occurred_on": row.occurred_on or None,
         "agencies": split_joined(row.agencies),
         "place": row.place_name,
         "latitude": row.latitude,
@@ -264,69 +266,115 @@ def index_dict(row: IncidentIndex, restricted: bool = False) -> dict[str, Any]:
     }
 
 
-def _fts_condition(session: Session, words: list[str]) -> tuple[Any, Any]:
-    """(condition on IncidentIndex.incident_id, relevance expression) for the query words."""
-    if session.get_bind().dialect.name == "sqlite":
-        match = " ".join(f'"{w}"*' for w in words)
+def _fts_condition(dialect: str) -> tuple[Any, Any]:
+    """(condition or subquery on the index, relevance expression); the words bind as :match."""
+    if dialect == "sqlite":
         matches = (
             text(
                 "SELECT rowid AS rid, bm25(incident_fts, 10.0, 1.0) AS rank "
                 "FROM incident_fts WHERE incident_fts MATCH :match"
             )
-            .bindparams(match=match)
             .columns(rid=Integer, rank=Float)
             .subquery("fts")
         )
         return matches, matches.c.rank
-    query = " & ".join(f"{w}:*" for w in words)
-    tsquery = func.to_tsquery("simple", query)
+    tsquery = func.to_tsquery("simple", bindparam("match"))
     condition = IncidentIndex.search_vector.op("@@")(tsquery)
     return condition, -func.ts_rank(IncidentIndex.search_vector, tsquery)
 
 
-def search_incidents(session: Session, principal: Principal, query: SearchQuery) -> SearchResult:
-    """List the incidents a principal may see, filtered, searched, sorted and paginated."""
-    stmt = select(IncidentIndex)
-    visible = visible_incident_clause(principal, IncidentIndex.incident_id)
-    if visible is not None:
-        stmt = stmt.where(visible)
+def _match_value(dialect: str, words: list[str]) -> str:
+    if dialect == "sqlite":
+        return " ".join(f'"{w}"*' for w in words)
+    return " & ".join(f"{w}:*" for w in words)
+
+
+INDEX_COLUMNS = (
+    IncidentIndex.incident_id,
+    IncidentIndex.title,
+    IncidentIndex.summary,
+    IncidentIndex.status,
+    IncidentIndex.occurred_on,
+    IncidentIndex.agencies,
+    IncidentIndex.place_name,
+    IncidentIndex.latitude,
+    IncidentIndex.longitude,
+    IncidentIndex.has_video,
+    IncidentIndex.use_of_force,
+    IncidentIndex.item_count,
+    IncidentIndex.source_count,
+)
+
+# Statements are built once per shape of query (which filters, which sort, who) and reused with
+# new values: building a statement costs more than running it on a few thousand index rows.
+_STATEMENTS: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+
+
+def _statements(dialect: str, query: SearchQuery, admin: bool) -> tuple[Any, Any]:
+    words = bool(query.words())
+    sort = query.sort if query.sort in SORTS else "recent"
+    if sort == "relevance" and not words:
+        sort = "recent"
+    key = (
+        dialect,
+        admin,
+        words,
+        bool(query.agency),
+        bool(query.place),
+        bool(query.date_from),
+        bool(query.date_to),
+        bool(query.status),
+        query.has_video,
+        query.use_of_force,
+        sort,
+    )
+    cached = _STATEMENTS.get(key)
+    if cached is not None:
+        return cached
+    stmt = select(*INDEX_COLUMNS)
+    if not admin:
+        restricted = select(IncidentRestriction.incident_id).where(
+            ~exists().where(
+                and_(
+                    IncidentMember.incident_id == IncidentRestriction.incident_id,
+                    IncidentMember.user_id == bindparam("user"),
+                )
+            )
+        )
+        stmt = stmt.where(IncidentIndex.incident_id.not_in(restricted))
     rank: Any = None
-    words = query.words()
     if words:
-        condition, rank = _fts_condition(session, words)
-        if session.get_bind().dialect.name == "sqlite":
+        condition, rank = _fts_condition(dialect)
+        if dialect == "sqlite":
             stmt = stmt.join(condition, condition.c.rid == IncidentIndex.incident_id)
         else:
             stmt = stmt.where(condition)
     if query.agency:
         stmt = stmt.where(
-            func.lower(IncidentIndex.agencies).contains(
-                "|" + query.agency.strip().lower() + "|", autoescape=True
-            )
+            func.lower(IncidentIndex.agencies).contains(bindparam("agency"), escape="/")
         )
     if query.place:
-        stmt = stmt.where(
-            func.lower(IncidentIndex.places).contains(query.place.strip().lower(), autoescape=True)
-        )
+        stmt = stmt.where(func.lower(IncidentIndex.places).contains(bindparam("place"), escape="/"))
     if query.date_from:
-        stmt = stmt.where(IncidentIndex.occurred_on >= query.date_from)
+        stmt = stmt.where(IncidentIndex.occurred_on >= bindparam("date_from"))
     if query.date_to:
-        stmt = stmt.where(IncidentIndex.occurred_on <= query.date_to)
+        stmt = stmt.where(
+            IncidentIndex.occurred_on <= bindparam("date_to"), IncidentIndex.occurred_on != ""
+        )
     if query.status:
-        stmt = stmt.where(IncidentIndex.status == query.status)
+        stmt = stmt.where(IncidentIndex.status == bindparam("status"))
     if query.has_video is not None:
         stmt = stmt.where(IncidentIndex.has_video.is_(query.has_video))
     if query.use_of_force is True:
         stmt = stmt.where(IncidentIndex.use_of_force.is_(True))
     elif query.use_of_force is False:
         stmt = stmt.where(IncidentIndex.use_of_force.is_not(True))
-    total = int(session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
-    sort = query.sort if query.sort in SORTS else "recent"
-    if sort == "relevance" and rank is not None:
+    count = select(func.count()).select_from(stmt.subquery())
+    if sort == "relevance":
         stmt = stmt.order_by(rank, IncidentIndex.incident_id.desc())
     elif sort == "oldest":
         stmt = stmt.order_by(
-            IncidentIndex.occurred_on.is_(None),
+            IncidentIndex.occurred_on == "",
             IncidentIndex.occurred_on.asc(),
             IncidentIndex.incident_id.asc(),
         )
@@ -337,21 +385,50 @@ def search_incidents(session: Session, principal: Principal, query: SearchQuery)
     elif sort == "created":
         stmt = stmt.order_by(IncidentIndex.incident_id.desc())
     else:
-        stmt = stmt.order_by(
-            IncidentIndex.occurred_on.is_(None),
-            IncidentIndex.occurred_on.desc(),
-            IncidentIndex.incident_id.desc(),
-        )
+        stmt = stmt.order_by(IncidentIndex.occurred_on.desc(), IncidentIndex.incident_id.desc())
+    page = stmt.limit(bindparam("limit")).offset(bindparam("offset"))
+    _STATEMENTS[key] = (count, page)
+    return count, page
+
+
+def _like(value: str) -> str:
+    """A value for LIKE with its wildcards taken literally (escape character "/")."""
+    return value.strip().lower().replace("/", "//").replace("%", "/%").replace("_", "/_")
+
+
+def search_incidents(session: Session, principal: Principal, query: SearchQuery) -> SearchResult:
+    """List the incidents a principal may see, filtered, searched, sorted and paginated."""
+    dialect = session.get_bind().dialect.name
+    count, page_stmt = _statements(dialect, query, principal.is_admin)
     per_page = min(max(query.per_page, 1), 100)
     page = max(query.page, 1)
-    rows = list(session.scalars(stmt.limit(per_page).offset((page - 1) * per_page)))
-    restricted = set(
-        session.scalars(
-            select(IncidentRestriction.incident_id).where(
-                IncidentRestriction.incident_id.in_([r.incident_id for r in rows])
+    params: dict[str, Any] = {"limit": per_page, "offset": (page - 1) * per_page}
+    if not principal.is_admin:
+        params["user"] = principal.user_id
+    words = query.words()
+    if words:
+        params["match"] = _match_value(dialect, words)
+    if query.agency:
+        params["agency"] = "|" + _like(query.agency) + "|"
+    if query.place:
+        params["place"] = _like(query.place)
+    if query.date_from:
+        params["date_from"] = query.date_from
+    if query.date_to:
+        params["date_to"] = query.date_to
+    if query.status:
+        params["status"] = query.status
+    total = int(session.execute(count, params).scalar() or 0)
+    rows = session.execute(page_stmt, params).all()
+    restricted: set[int] = set()
+    if rows:
+        restricted = set(
+            session.scalars(
+                select(IncidentRestriction.incident_id).where(
+                    IncidentRestriction.incident_id.in_([r.incident_id for r in rows])
+                )
             )
         )
-    )
     return SearchResult(
         total=total,
         page=page,

@@ -91,7 +91,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("incident_id", name=op.f("pk_incident_index")),
     )
     with op.batch_alter_table("incident_index", schema=None) as batch_op:
-        batch_op.create_index("ix_incident_index_occurred_on", ["occurred_on"], unique=False)
+        batch_op.create_index(
+            "ix_incident_index_occurred_on", ["occurred_on", "incident_id"], unique=False
+        )
+        batch_op.create_index("ix_incident_index_title", ["title", "incident_id"], unique=False)
         batch_op.create_index("ix_incident_index_status", ["status"], unique=False)
 
     op.create_table(
@@ -195,6 +198,7 @@ def downgrade() -> None:
     with op.batch_alter_table("incident_index", schema=None) as batch_op:
         batch_op.drop_index("ix_incident_index_status")
         batch_op.drop_index("ix_incident_index_occurred_on")
+        batch_op.drop_index("ix_incident_index_title")
 
     op.drop_table("incident_index")
     with op.batch_alter_table("api_tokens", schema=None) as batch_op:
