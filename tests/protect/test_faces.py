@@ -187,3 +187,13 @@ def test_faces_found_in_sideways_phone_video(
         assert any(iou((sx1, sy1, sx2, sy2), b) > 0.3 for b in tracks.boxes_by_frame()[0]), (
             f"face {x1, y1, x2, y2} not found in the sideways frame"
         )
+
+
+def test_large_frames_are_scaled_down_for_the_detector(face_clip: FaceClip) -> None:
+    """With a smaller detection size the boxes still come back in full-size pixels."""
+    full = track_faces(face_clip.path)
+    small = track_faces(face_clip.path, params=TrackingParams(detect_max_side=240))
+    assert len(small.tracks) == 2
+    assert small.params.detect_max_side == 240
+    for a in full.boxes_by_frame()[0]:
+        assert max(iou(a, b) for b in small.boxes_by_frame()[0]) > 0.6

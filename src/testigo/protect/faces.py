@@ -49,6 +49,8 @@ class TrackingParams:
     """Detector confidence needed for a detection."""
     min_iou: float = 0.1
     """Overlap with a track's predicted box that joins a detection to the track."""
+    detect_max_side: int = 1280
+    """Frames larger than this (1080p, 4K) are scaled down for the detector; 0 keeps full size."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -152,6 +154,7 @@ class FaceTracker:
         self.scene_starts: list[int] = [0]
         self.detection_frames: list[int] = []
         self._next_id = 1
+        self._scale = 1.0
 
     def new_scene(self, index: int) -> None:
         self.closed.extend(self.active)
@@ -159,7 +162,15 @@ class FaceTracker:
         self.scene += 1
         self.scene_starts.append(index)
 
-    def update(self, index: int, detections: list[Detection], rgb: np.ndarray[Any, Any]) -> None:
+    def update(
+        self,
+        index: int,
+        detections: list[Detection],
+        rgb: np.ndarray[Any, Any],
+        scale: float = 1.0,
+    ) -> None:
+        """One detection round at frame ``index``; ``rgb`` (scaled by ``scale``) for thumbnails."""
+        self._scale = scale
         self.detection_frames.append(index)
         pairs: list[tuple[float, int, int]] = []
         for ti, track in enumerate(self.active):
@@ -202,8 +213,9 @@ class FaceTracker:
         track.misses = 0
         if det.score > track.best_score:
             track.best_score = det.score
-            x1, y1 = max(0, int(det.x1)), max(0, int(det.y1))
-            x2, y2 = int(det.x2 + 0.5), int(det.y2 + 0.5)
+            s = self._scale
+            x1, y1 = max(0, int(det.x1 * s)), max(0, int(det.y1 * s))
+            x2, y2 = int(det.x2 * s + 0.5), int(det.y2 * s + 0.5)
             crop = rgb[y1:y2, x1:x2]
             if crop.size:
                 track.best_crop = crop.copy()
@@ -432,11 +444,16 @@ def track_faces(
         )
         times.append(decoded.time)
         if due:
-            rgb = decoded.frame.to_ndarray(format="rgb24")
+            rgb, scale = detection_frame(decoded.frame, params.detect_max_side)
             # Phones store portrait video sideways and tag it; the detector needs faces upright.
             turns = (int(decoded.frame.rotation) % 360) // 90
             found = detect_upright(detector, rgb, turns, params.threshold)
-            tracker.update(decoded.index, found, rgb)
+            if scale != 1.0:
+                found = [
+                    Detection(d.x1 / scale, d.y1 / scale, d.x2 / scale, d.y2 / scale, d.score)
+                    for d in found
+                ]
+            tracker.update(decoded.index, found, rgb, scale)
             last_detection = decoded.index
             motion_since = 0.0
         if progress is not None and info["duration"] and decoded.index % 10 == 0:
@@ -456,6 +473,17 @@ def track_faces(
         model_sha256=detector.sha256,
         frames_detected=len(tracker.detection_frames),
     )
+
+
+def detection_frame(frame: av.VideoFrame, max_side: int) -> tuple[np.ndarray[Any, Any], float]:
+    """The frame as RGB for the detector, scaled down by FFmpeg when larger than ``max_side``."""
+    largest = max(frame.width, frame.height)
+    if max_side <= 0 or largest <= max_side:
+        return frame.to_ndarray(format="rgb24"), 1.0
+    scale = max_side / largest
+    width, height = max(2, round(frame.width * scale)), max(2, round(frame.height * scale))
+    rgb = frame.reformat(width=width, height=height, format="rgb24").to_ndarray()
+    return rgb, width / frame.width
 
 
 def detect_upright(

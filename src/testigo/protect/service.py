@@ -398,6 +398,7 @@ def _redact_image_item(
     meta: MetadataReport,
 ) -> Path:
     import numpy as np
+    from PIL import Image
 
     if face_mode == "tracks":
         raise UsageError("an image has no face tracks: use faces='all' or 'none'")
@@ -407,12 +408,21 @@ def _redact_image_item(
     boxes: list[tuple[float, float, float, float]] = []
     if face_mode == "all":
         detector = get_detector(tracking.threshold)
-        for d in detector.detect(rgb, tracking.threshold):
-            pad_w, pad_h = d.width * tracking.padding, d.height * tracking.padding
-            boxes.append((d.x1 - pad_w, d.y1 - pad_h, d.x2 + pad_w, d.y2 + pad_h))
+        small, scale = rgb, 1.0
+        largest = max(rgb.shape[:2])
+        if tracking.detect_max_side and largest > tracking.detect_max_side:
+            scale = tracking.detect_max_side / largest
+            shrunk = image.convert("RGB").resize(
+                (round(rgb.shape[1] * scale), round(rgb.shape[0] * scale)),
+                Image.Resampling.BILINEAR,
+            )
+            small = np.asarray(shrunk)
+        for d in detector.detect(small, tracking.threshold):
+            x1, y1, x2, y2 = d.x1 / scale, d.y1 / scale, d.x2 / scale, d.y2 / scale
+            pad_w, pad_h = (x2 - x1) * tracking.padding, (y2 - y1) * tracking.padding
+            boxes.append((x1 - pad_w, y1 - pad_h, x2 + pad_w, y2 + pad_h))
     boxes += [(b.x, b.y, b.x + b.w, b.y + b.h) for b in manual]
     hide_regions(rgb, boxes, kind)
-    from PIL import Image
 
     redacted = Image.fromarray(rgb)
     redacted.info = (
