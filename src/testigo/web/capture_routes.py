@@ -312,6 +312,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
 async def append_chunk(request: Request, public_id: str) -> Response:
     """One chunk at an explicit offset; answered only once the chunk is durable."""
     vault = get_vault(request)
+    entered = time.perf_counter()
     try:
         index = _int_header(request, "chunk-index")
         offset = _int_header(request, "upload-offset")
@@ -334,7 +335,8 @@ async def append_chunk(request: Request, public_id: str) -> Response:
         return refusal(exc)
     headers = {
         # How long storing, ledgering and flushing took once the body was in (diagnostics).
-        "Server-Timing": f"store;dur={(time.perf_counter() - received) * 1000:.1f}",
+        "Server-Timing": f"store;dur={(time.perf_counter() - received) * 1000:.1f}, "
+        f"body;dur={(received - entered) * 1000:.1f}",
         "Upload-Offset": str(ack.next_offset),
         "Chunk-Index": str(ack.index + 1),
         "Chain-Hash": ack.chain_hash,
