@@ -162,31 +162,18 @@ def c2pa_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
     """Read and check the C2PA manifest a file carries (nothing is stored)."""
-    import shutil
-    import tempfile
-
     from testigo.cli import emit_json, out, vault_session
     from testigo.config import load_settings
     from testigo.protect.c2pa_sign import read_c2pa
-    from testigo.protect.service import _SUFFIX
+    from testigo.protect.service import read_item_c2pa
 
-    settings = load_settings()
     path = Path(target)
     if path.is_file():
-        info = read_c2pa(path, settings)
+        info = read_c2pa(path, load_settings())
     else:
-        from testigo.db.models import EvidenceItem
-
         item_id = _item_id(target)
-        with tempfile.TemporaryDirectory(prefix="testigo-c2pa-") as tmp, vault_session() as vault:
-            with vault.reading() as session:
-                row = session.get(EvidenceItem, item_id)
-                assert row is not None
-                sha, media_type = row.sha256, row.media_type
-            local = Path(tmp) / f"item{_SUFFIX.get(media_type, '.bin')}"
-            with vault.blobs.open(sha) as source, local.open("wb") as copy:
-                shutil.copyfileobj(source, copy, 1 << 20)
-            info = read_c2pa(local, settings)
+        with vault_session() as vault:
+            info = read_item_c2pa(vault, item_id)
     if as_json:
         emit_json(info)
         return

@@ -181,6 +181,15 @@ def list_item_faces(
         return find_faces(path, tracking=tracking, progress=progress, thumbnails=thumbnails)
 
 
+def read_item_c2pa(vault: Vault, item_id: int) -> dict[str, Any] | None:
+    """The C2PA manifest a stored item carries (as it arrived, or as we signed it), checked."""
+    from testigo.protect.c2pa_sign import read_c2pa
+
+    with tempfile.TemporaryDirectory(prefix="testigo-c2pa-") as tmp:
+        _item, path = _load_original(vault, item_id, Path(tmp))
+        return read_c2pa(path, vault.settings)
+
+
 def redact_item(
     vault: Vault,
     item_id: int,
