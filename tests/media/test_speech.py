@@ -101,23 +101,23 @@ def test_long_speech_is_cut_into_bounded_regions(tmp_path: Path) -> None:
 
 
 def test_whisper_needs_a_model_folder(
-    speech_video: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    phone_video: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv(WHISPER_MODEL_ENV, raising=False)
     with pytest.raises(MediaError, match=WHISPER_MODEL_ENV):
-        transcribe(speech_video, engine="whisper")
+        transcribe(phone_video, engine="whisper")
     monkeypatch.setenv(WHISPER_MODEL_ENV, str(tmp_path / "nowhere"))
     with pytest.raises(MediaError, match="no such folder"):
-        transcribe(speech_video)  # auto picks whisper once the variable is set
+        transcribe(phone_video)  # auto picks whisper once the variable is set
     empty = tmp_path / "empty"
     empty.mkdir()
     monkeypatch.setenv(WHISPER_MODEL_ENV, str(empty))
     with pytest.raises(MediaError, match=r"model\.bin"):
-        transcribe(speech_video, language="es")
+        transcribe(phone_video, language="es")
 
 
 def test_whisper_rejects_a_broken_model(
-    speech_video: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    phone_video: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytest.importorskip("faster_whisper")
     fake = tmp_path / "fake-model"
@@ -128,17 +128,17 @@ def test_whisper_rejects_a_broken_model(
     assert whisper_model_dir(str(fake)) == fake
     monkeypatch.setenv(WHISPER_MODEL_ENV, str(fake))
     with pytest.raises(MediaError, match="could not be loaded"):
-        transcribe(speech_video, engine="whisper", language="en")
+        transcribe(phone_video, engine="whisper", language="en")
 
 
-def test_engine_and_language_choices(speech_video: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_engine_and_language_choices(phone_video: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(WHISPER_MODEL_ENV, raising=False)
     with pytest.raises(MediaError, match="unknown speech engine"):
-        transcribe(speech_video, engine="nope")
+        transcribe(phone_video, engine="nope")
     with pytest.raises(MediaError, match="English only"):
-        transcribe(speech_video, engine="moonshine", language="es")
+        transcribe(phone_video, engine="moonshine", language="es")
     with pytest.raises(MediaError, match=WHISPER_MODEL_ENV):
-        transcribe(speech_video, language="es")  # Spanish needs the whisper model
+        transcribe(phone_video, language="es")  # Spanish needs the whisper model
     monkeypatch.setenv(WHISPER_MODEL_ENV, "/nonexistent")
     with pytest.raises(MediaError):
-        transcribe(speech_video, engine="whisper", language="fr")
+        transcribe(phone_video, engine="whisper", language="fr")
