@@ -17,18 +17,20 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) sysdeps
 
-# System packages the tests and the app use, installed only when missing (Debian, as root).
-SYSTEM_TOOLS := espeak-ng:espeak-ng chromium:chromium
+# Debian packages the tests and the app use, installed only when missing (as root).
+SYSTEM_PACKAGES := espeak-ng chromium libgl1 libglib2.0-0
 sysdeps:
-	@missing=""; for pair in $(SYSTEM_TOOLS); do cmd=$${pair%%:*}; pkg=$${pair##*:}; \
-	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
-	if [ -n "$$missing" ]; then \
-	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-	    echo "installing:$$missing"; \
-	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
-	  else echo "warning: missing system packages:$$missing (tests that need them are skipped)"; fi; \
-	fi
+	@if command -v dpkg >/dev/null 2>&1; then \
+	  missing=""; for pkg in $(SYSTEM_PACKAGES); do \
+	    dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	  if [ -n "$$missing" ]; then \
+	    if [ "$$(id -u)" = 0 ]; then \
+	      echo "installing:$$missing"; \
+	      DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	    else echo "warning: missing Debian packages:$$missing (tests that need them are skipped)"; fi; \
+	  fi; \
+	else echo "warning: not a Debian system; install espeak-ng and chromium yourself"; fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
