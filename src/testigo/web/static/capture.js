@@ -306,6 +306,7 @@
         return;
       }
       $("capture-preview").srcObject = stream;
+      root.querySelectorAll(".capture-consent input").forEach((input) => { input.disabled = true; });
       const mimeType = pickType();
       const tokenDigest = await sha256Hex(new TextEncoder().encode(token));
       state = {
