@@ -136,6 +136,7 @@ def test_pages_and_json_twins(app_client: TestClient, users: dict[str, Account])
         data = app_client.get(twin)
         assert data.status_code == 200 and data.headers["content-type"] == "application/json"
     assert app_client.get("/incidents.json").json()["incidents"][0]["title"] == "Twin"
+    assert "built-in method" not in app_client.get("/incidents").text
     for page in (
         "/account",
         "/admin/users",

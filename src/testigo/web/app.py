@@ -20,6 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from testigo.config import Settings, load_settings
@@ -111,10 +112,22 @@ async def _keep_index_fresh(vault: Vault) -> None:
 
     from testigo.web.search import sync_index
 
+    def ledger_size() -> int:
+        # Every change to incidents and evidence is a ledger entry: no new entry, nothing to do.
+        with vault.reading() as session:
+            return int(
+                session.execute(text("SELECT COALESCE(MAX(seq), -1) FROM ledger_entries")).scalar()
+                or 0
+            )
+
+    seen = -2
     while True:
         await asyncio.sleep(INDEX_SYNC_SECONDS)
         try:
-            await run_in_threadpool(sync_index, vault)
+            size = await run_in_threadpool(ledger_size)
+            if size != seen:
+                await run_in_threadpool(sync_index, vault)
+                seen = size
         except Exception:  # a busy database must not stop the loop
             logger.exception("could not refresh the incident index")
 
