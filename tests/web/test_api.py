@@ -483,3 +483,30 @@ def test_openapi_lists_every_endpoint(app_client: TestClient) -> None:
     ):
         assert path in paths
     assert not any(p.startswith("/incidents") for p in paths)
+
+
+def test_upload_status_cancel_and_members_list(
+    app_client: TestClient, users: dict[str, Account]
+) -> None:
+    contributor = users["contributor"]
+    created = app_client.post(
+        "/api/v1/uploads", json={"name": "a.bin", "size": 10}, headers=contributor.headers
+    ).json()
+    url = created["location"]
+    status = app_client.get(url, headers=contributor.headers).json()
+    assert status["offset"] == 0 and not status["complete"]
+    assert app_client.get(url, headers=users["viewer"].headers).status_code == 404
+    assert app_client.delete(url, headers=users["admin"].headers).status_code == 404
+    assert app_client.delete(url, headers=contributor.headers).status_code == 204
+    assert app_client.get(url, headers=contributor.headers).status_code == 404
+    empty = app_client.post(
+        "/api/v1/uploads", json={"name": "empty", "size": 0}, headers=contributor.headers
+    )
+    assert empty.status_code == 201 and empty.json()["complete"]
+    incident = _incident(app_client, users["investigator"], restricted=True)
+    members = app_client.get(
+        f"/api/v1/incidents/{incident}/members", headers=users["investigator"].headers
+    )
+    assert [m["name"] for m in members.json()] == ["investigator"]
+    hidden = app_client.get(f"/api/v1/incidents/{incident}/members", headers=contributor.headers)
+    assert hidden.status_code == 404
