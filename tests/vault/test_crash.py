@@ -179,7 +179,7 @@ def test_kill_real_cli_at_spread_out_moments(
         block = os.urandom(1024 * 1024)
         for i in range(96):
             out.write(block[i:] + block[:i])
-    testigo = [sys.executable, "-m", "testigo.cli", "ingest", "--json", str(big)]
+    testigo = [sys.executable, "-m", "testigo", "ingest", "--json", str(big)]
     full_env = {**os.environ, **env}
     started = time.monotonic()
     subprocess.run(testigo, env=full_env, check=True, capture_output=True)

@@ -134,6 +134,11 @@ def init_vault(settings: Settings, *, actor: str | None = None) -> InitReport:
         key = generate_signing_key(settings.signing_key_path, origin)
         created = True
     (settings.key_dir / "ledger.vkey").write_text(key.vkey + "\n", encoding="utf-8")
+    # The certificate that signs C2PA manifests on redacted copies: the vault's own local CA
+    # unless a real signing certificate is configured (TESTIGO_C2PA_CERT / TESTIGO_C2PA_KEY).
+    from testigo.protect.c2pa_sign import ensure_c2pa_signer
+
+    ensure_c2pa_signer(settings)
     vault = open_vault(settings)
     try:
         with vault.transaction() as session:
