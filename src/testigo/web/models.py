@@ -20,6 +20,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    literal_column,
 )
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
@@ -145,4 +146,10 @@ Index("ix_login_attempts_address_at", LoginAttempt.address, LoginAttempt.at)
 Index("ix_incident_index_occurred_on", IncidentIndex.occurred_on, IncidentIndex.incident_id)
 Index("ix_incident_index_title", IncidentIndex.title, IncidentIndex.incident_id)
 Index("ix_incident_index_status", IncidentIndex.status)
+Index(
+    "ix_incident_index_oldest",
+    IncidentIndex.occurred_on == literal_column("''"),
+    IncidentIndex.occurred_on,
+    IncidentIndex.incident_id,
+)
 Index("ix_incident_members_user", IncidentMember.user_id)

@@ -13,7 +13,17 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Float, Integer, and_, bindparam, exists, func, select, text
+from sqlalchemy import (
+    Float,
+    Integer,
+    and_,
+    bindparam,
+    exists,
+    func,
+    literal_column,
+    select,
+    text,
+)
 from sqlalchemy.orm import Session
 
 from testigo.db.models import EvidenceItem, Incident, IncidentItem
@@ -289,6 +299,9 @@ def _match_value(dialect: str, words: list[str]) -> str:
     return " & ".join(f"{w}:*" for w in words)
 
 
+# Literal, not a bound parameter, so the expression index ix_incident_index_oldest applies.
+UNDATED = IncidentIndex.occurred_on == literal_column("''")
+
 INDEX_COLUMNS = (
     IncidentIndex.incident_id,
     IncidentIndex.title,
@@ -374,9 +387,7 @@ def _statements(dialect: str, query: SearchQuery, admin: bool) -> tuple[Any, Any
         stmt = stmt.order_by(rank, IncidentIndex.incident_id.desc())
     elif sort == "oldest":
         stmt = stmt.order_by(
-            IncidentIndex.occurred_on == "",
-            IncidentIndex.occurred_on.asc(),
-            IncidentIndex.incident_id.asc(),
+            UNDATED, IncidentIndex.occurred_on.asc(), IncidentIndex.incident_id.asc()
         )
     elif sort == "title":
         stmt = stmt.order_by(IncidentIndex.title, IncidentIndex.incident_id)

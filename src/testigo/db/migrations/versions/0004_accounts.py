@@ -96,6 +96,11 @@ def upgrade() -> None:
         )
         batch_op.create_index("ix_incident_index_title", ["title", "incident_id"], unique=False)
         batch_op.create_index("ix_incident_index_status", ["status"], unique=False)
+        batch_op.create_index(
+            "ix_incident_index_oldest",
+            [sa.text("(occurred_on = '')"), "occurred_on", "incident_id"],
+            unique=False,
+        )
 
     op.create_table(
         "incident_members",
@@ -199,6 +204,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_incident_index_status")
         batch_op.drop_index("ix_incident_index_occurred_on")
         batch_op.drop_index("ix_incident_index_title")
+        batch_op.drop_index("ix_incident_index_oldest")
 
     op.drop_table("incident_index")
     with op.batch_alter_table("api_tokens", schema=None) as batch_op:
