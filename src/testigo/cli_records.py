@@ -9,17 +9,27 @@ from __future__ import annotations
 import json
 import sys
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from testigo.config import load_settings
 from testigo.errors import UsageError
 
 if TYPE_CHECKING:
+    from testigo.records.batch import ArticleInput
     from testigo.vault.service import Vault
 
 out = Console(highlight=False, soft_wrap=True)
@@ -54,7 +64,13 @@ def _read_input(source: str) -> tuple[bytes, str | None]:
 
 
 def article_import(
-    source: Annotated[str, typer.Argument(help="Article file, http(s) URL, or '-' for stdin.")],
+    sources: Annotated[
+        list[str],
+        typer.Argument(
+            help="Article files, folders (their .txt/.html/.htm files, recursively), "
+            "an http(s) URL, or '-' for stdin."
+        ),
+    ],
     incident: Annotated[
         int | None, typer.Option("--incident", help="Add to this incident instead of matching.")
     ] = None,
@@ -65,9 +81,30 @@ def article_import(
         str | None,
         typer.Option(help="Source kind: article, official_statement, witness_account, ..."),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers", min=0, help="Processes extracting articles of a batch (0: none)."
+        ),
+    ] = 2,
     as_json: JsonOption = False,
 ) -> None:
-    """Store an article and add what it says to an incident (matched, given, or new)."""
+    """Store articles and add what they say to incidents (matched, given, or new).
+
+    One file, URL or '-' is imported on its own; several files or a folder are a batch: each
+    article is its own all-or-nothing import, and one that is refused does not stop the others.
+    """
+    if len(sources) == 1 and not Path(sources[0]).is_dir():
+        _import_one(sources[0], incident, content_type, kind, as_json)
+        return
+    if "-" in sources:
+        raise UsageError("'-' (stdin) can only be imported on its own")
+    _import_batch(sources, incident, content_type, kind, workers, as_json)
+
+
+def _import_one(
+    source: str, incident: int | None, content_type: str | None, kind: str | None, as_json: bool
+) -> None:
     from testigo.records.fetch import fetch_url, is_url
     from testigo.records.importer import import_article
 
@@ -112,6 +149,91 @@ def article_import(
     )
     for warning in result.warnings:
         out.print(f"  [yellow]warning:[/yellow] {warning}")
+
+
+def _batch_inputs(sources: list[str], content_type: str | None) -> list[ArticleInput]:
+    from testigo.records.batch import ArticleInput, find_articles
+    from testigo.records.fetch import fetch_url, is_url
+
+    inputs: list[ArticleInput] = []
+    for source in sources:
+        if is_url(source):
+            fetched = fetch_url(source)
+            inputs.append(
+                ArticleInput(
+                    name=source,
+                    data=fetched.data,
+                    content_type=content_type or fetched.content_type,
+                    url=fetched.url,
+                    fetched_at=fetched.fetched_at,
+                )
+            )
+        else:
+            inputs.extend(
+                replace(a, content_type=content_type) if content_type else a
+                for a in find_articles([source])
+            )
+    return inputs
+
+
+def _import_batch(
+    sources: list[str],
+    incident: int | None,
+    content_type: str | None,
+    kind: str | None,
+    workers: int,
+    as_json: bool,
+) -> None:
+    from testigo.records.batch import BatchItem, import_articles
+
+    inputs = _batch_inputs(sources, content_type)
+    if not inputs:
+        raise UsageError("no .txt, .html or .htm files were found in: " + ", ".join(sources))
+    err = Console(stderr=True, highlight=False)
+    columns = (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[failed]} failed"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with (
+        _vault() as vault,
+        Progress(*columns, console=err, disable=not err.is_terminal, transient=as_json) as bar,
+    ):
+        task = bar.add_task("importing", total=len(inputs), failed=0)
+        failures = 0
+
+        def advance(item: BatchItem) -> None:
+            nonlocal failures
+            if not item.ok:
+                failures += 1
+                if not as_json:
+                    bar.console.print(f"[red]refused:[/red] {item.name}: {item.error}")
+            bar.update(task, advance=1, failed=failures)
+
+        summary = import_articles(
+            vault,
+            inputs,
+            workers=workers,
+            actor=load_settings().actor,
+            incident_id=incident,
+            kind=kind,
+            progress=advance,
+        )
+        vault.checkpoint()
+    data = summary.to_dict()
+    if as_json:
+        _emit(data)
+    else:
+        out.print(
+            f"{data['articles']} articles in {data['seconds']:.1f} s: {data['imported']} imported "
+            f"({data['incidents_created']} new incidents, {data['joined']} joined), "
+            f"{data['duplicates']} already imported, {data['failed']} refused"
+        )
+    if summary.failed:
+        raise typer.Exit(code=1)
 
 
 def _cite(c: dict[str, Any]) -> str:

@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from testigo.db.models import Incident, LedgerSubject
+from testigo.db.models import Base, Incident, LedgerSubject
 from testigo.records import models as m
 from testigo.vault.service import Vault
 
 ARTICLES = Path(__file__).parent / "articles"
 SEED = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "seed"
 
-RECORD_TABLES: dict[str, type[m.Base]] = {
+RECORD_TABLES: dict[str, type[Base]] = {
     "source": m.Source,
     "person": m.Person,
     "person_alias": m.PersonAlias,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -19,7 +20,7 @@ from testigo.vault.service import Vault
 from .conftest import article, count_rows, unledgered_rows
 
 
-def _claims(vault: Vault, incident_id: int) -> dict[str, dict[str, object]]:
+def _claims(vault: Vault, incident_id: int) -> dict[str, dict[str, Any]]:
     return {c["key"]: c for c in incident_record(vault, incident_id)["claims"]}
 
 
@@ -39,14 +40,11 @@ def test_second_source_joins_with_corroboration_and_contradiction(vault: Vault) 
     age = next(c for k, c in claims.items() if k.startswith("subject.age:"))
     assert age["status"] == "corroborated"
     assert claims["use_of_force"]["status"] == "contradicted"
-    values = {a["source"]: a["value"] for a in claims["use_of_force"]["accounts"]}  # type: ignore[index]
+    values = {a["source"]: a["value"] for a in claims["use_of_force"]["accounts"]}
     assert values == {news.source_id: True, statement.source_id: False}
     assert claims["warrant.shown"]["status"] == "contradicted"
     # The spokesperson's denial is a claim with a stance, beside the family's account.
-    stances = {
-        (a["speaker"], a["stance"])  # type: ignore[index]
-        for a in claims["use_of_force"]["accounts"]  # type: ignore[union-attr]
-    }
+    stances = {(a["speaker"], a["stance"]) for a in claims["use_of_force"]["accounts"]}
     assert ("Dana Whitcomb", "disputes") in stances
     assert ("Marisol Ferreira", "asserts") in stances
     assert record["incident"]["status"] == "disputed"

@@ -77,9 +77,10 @@ def record_quotes(rec: ArticleRecorder) -> dict[int, int]:
             draft.quote_index = n
             draft.organization_id = row.organization_id
             rec.claims.append(draft)
-    rec.session.add_all(rows)
+    for row in rows:
+        rec.journal.add(rec.session, row)
     if rows:
-        rec.session.flush()
+        rec.journal.flush(rec.session)
     rec.out.add("quotes", len(rows))
     return {n: row.id for n, row in enumerate(rows)}
 

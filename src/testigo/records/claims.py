@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select, update
 from sqlalchemy.orm import Session
 
 from testigo.db.models import Incident
@@ -124,8 +124,9 @@ def add_claims(
         )
         Citation(source.id, source.text_item_id, draft.start, draft.end).apply(row)
         rows.append(row)
-    session.add_all(rows)
-    session.flush()
+    for row in rows:
+        journal.add(session, row)
+    journal.flush(session)
     for row in rows:
         journal.note(
             "claim.create",
@@ -163,13 +164,31 @@ def source_groups(session: Session, incident_id: int) -> dict[int, str]:
     return groups
 
 
-def assess(session: Session, journal: Journal, incident_id: int) -> dict[str, int]:
-    """Recompute every claim's status for an incident, then the incident's own status."""
-    groups = source_groups(session, incident_id)
+def assess(
+    session: Session,
+    journal: Journal,
+    incident_id: int,
+    *,
+    written: tuple[Source, list[Claim]] | None = None,
+) -> dict[str, int]:
+    """Recompute every claim's status for an incident, then the incident's own status.
+
+    ``written``: the incident was created in this transaction, and this source and its claims
+    are all it has, so they are compared as they are instead of being read back.
+    """
+    if written is not None:
+        source, rows = written
+        groups = {source.id: fold(source.outlet) if source.outlet else f"source:{source.id}"}
+        claims_in_order = sorted(rows, key=lambda c: c.id)
+    else:
+        groups = source_groups(session, incident_id)
+        claims_in_order = list(
+            session.scalars(
+                select(Claim).where(Claim.incident_id == incident_id).order_by(Claim.id)
+            )
+        )
     by_key: dict[str, list[Claim]] = {}
-    for claim in session.scalars(
-        select(Claim).where(Claim.incident_id == incident_id).order_by(Claim.id)
-    ):
+    for claim in claims_in_order:
         by_key.setdefault(claim.key, []).append(claim)
     changed: dict[str, str] = {}
     counts = {s.value: 0 for s in ClaimStatus}
@@ -191,6 +210,15 @@ def assess(session: Session, journal: Journal, incident_id: int) -> dict[str, in
             if claim.status != status.value:
                 claim.status = status.value
                 changed[str(claim.id)] = status.value
+    if written is not None:
+        # Rows written in bulk are not in the session: their new statuses are written here.
+        updates = [
+            {"id": c.id, "status": c.status}
+            for c in written[1]
+            if str(c.id) in changed and inspect(c).transient
+        ]
+        if updates:
+            session.execute(update(Claim), updates)
     if changed:
         journal.note(
             "claim.assess",

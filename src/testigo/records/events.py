@@ -125,7 +125,7 @@ def add_event(
         organization_id=organization_id,
     )
     citation.apply(row)
-    session.add(row)
+    journal.add(session, row)
     journal.later(
         lambda: (
             "event.create",

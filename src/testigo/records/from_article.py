@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from testigo.extract.model import AgencyMention, ArticleExtraction
+from testigo.extract.model import Person as PersonMention
 from testigo.records.article_claims import fact_claims, record_quotes
 from testigo.records.citations import Citation
 from testigo.records.claims import ClaimDraft, add_claims
@@ -28,10 +29,10 @@ from testigo.records.legal import (
     issuer_agency_wording,
     sentence_bounds,
 )
-from testigo.records.models import IncidentOrganization, IncidentPlace, Person, Place, Source
-from testigo.records.organizations import organization_for
+from testigo.records.models import Claim, IncidentOrganization, IncidentPlace, Person, Source
+from testigo.records.organizations import organization_id_for
 from testigo.records.people import add_alias, add_person, add_role, find_named, people_of_incident
-from testigo.records.places import facility_for, fold, place_for
+from testigo.records.places import PlaceRef, facility_for, fold, place_for
 from testigo.records.vocab import (
     EventKind,
     LegalActionKind,
@@ -94,8 +95,11 @@ class ArticleRecorder:
         incident_id: int,
         source: Source,
         extraction: ArticleExtraction,
+        new_incident: bool = False,
     ) -> None:
         self.session = session
+        # An incident created in this transaction has no people, agencies or places yet.
+        self.new_incident = new_incident
         self.journal = journal
         self.incident_id = incident_id
         self.source = source
@@ -103,16 +107,20 @@ class ArticleRecorder:
         self.cite = Citation(source.id, source.text_item_id)
         self.out = Recorded()
         self.claims: list[ClaimDraft] = []
-        self.people = people_of_incident(session, incident_id)
+        self.claim_rows: list[Claim] = []
+        self.people = [] if new_incident else people_of_incident(session, incident_id)
         self.org_ids: dict[str, int | None] = {}
         self.main_subject: Person | None = None
-        self.place: Place | None = None
+        self.place: PlaceRef | None = None
+        self.linked_places: set[tuple[int, str]] | None = set() if new_incident else None
 
     def run(self) -> Recorded:
         self.organizations()
         self.places()
-        self.named_people()
-        self.unnamed_people()
+        named = self.named_people()
+        unnamed = self.unnamed_people()
+        self.journal.flush(self.session)  # one flush gives every new person an id
+        self.roles(named, unnamed)
         self.legal_actions()
         self.timeline()
         quote_ids = record_quotes(self)
@@ -125,6 +133,7 @@ class ArticleRecorder:
             drafts=self.claims,
             quote_ids=quote_ids,
         )
+        self.claim_rows = rows
         self.out.add("claims", len(rows))
         return self.out
 
@@ -132,18 +141,19 @@ class ArticleRecorder:
         if not wording:
             return None
         if wording not in self.org_ids:
-            org = organization_for(self.session, self.journal, wording)
-            self.org_ids[wording] = org.id if org is not None else None
+            self.org_ids[wording] = organization_id_for(self.session, self.journal, wording)
         return self.org_ids[wording]
 
     def organizations(self) -> None:
-        linked = set(
-            self.session.scalars(
-                select(IncidentOrganization.organization_id).where(
-                    IncidentOrganization.incident_id == self.incident_id
+        linked: set[int] = set()
+        if not self.new_incident:
+            linked = set(
+                self.session.scalars(
+                    select(IncidentOrganization.organization_id).where(
+                        IncidentOrganization.incident_id == self.incident_id
+                    )
                 )
             )
-        )
         first: dict[str, AgencyMention] = {}
         for m in self.x.agency_mentions:
             first.setdefault(m.name, m)
@@ -165,7 +175,7 @@ class ArticleRecorder:
             )
             citation = self.cite.span(start, end)
             citation.apply(row)
-            self.session.add(row)
+            self.journal.add(self.session, row)
             self.out.add("incident_organizations")
             self.journal.later(
                 lambda row=row, citation=citation: (  # type: ignore[misc]
@@ -180,17 +190,20 @@ class ArticleRecorder:
             )
 
     def _link_place(
-        self, place: Place, role: PlaceRole, precision: str, wording: str, citation: Citation
+        self, place: PlaceRef, role: PlaceRole, precision: str, wording: str, citation: Citation
     ) -> None:
-        exists = self.session.scalars(
-            select(IncidentPlace.id).where(
-                IncidentPlace.incident_id == self.incident_id,
-                IncidentPlace.place_id == place.id,
-                IncidentPlace.role == role.value,
-            )
-        ).first()
-        if exists is not None:
+        if self.linked_places is None:
+            self.linked_places = {
+                (place_id, place_role)
+                for place_id, place_role in self.session.execute(
+                    select(IncidentPlace.place_id, IncidentPlace.role).where(
+                        IncidentPlace.incident_id == self.incident_id
+                    )
+                )
+            }
+        if (place.id, role.value) in self.linked_places:
             return
+        self.linked_places.add((place.id, role.value))
         row = IncidentPlace(
             incident_id=self.incident_id,
             place_id=place.id,
@@ -199,7 +212,7 @@ class ArticleRecorder:
             wording=wording[:500],
         )
         citation.apply(row)
-        self.session.add(row)
+        self.journal.add(self.session, row)
         self.out.add("incident_places")
         self.journal.later(
             lambda: (
@@ -285,7 +298,7 @@ class ArticleRecorder:
         self.out.add("people")
         return person
 
-    def named_people(self) -> None:
+    def named_people(self) -> list[tuple[PersonMention, PersonRole, str | None, Citation, Person]]:
         found = []
         for p in self.x.people:
             role, detail = role_of(p.role)
@@ -299,7 +312,25 @@ class ArticleRecorder:
                     self._person(p.name, p.title, p.age, None, role, citation),
                 )
             )
-        for p, role, detail, citation, person in found:
+        return found
+
+    def unnamed_people(self) -> list[tuple[Person, PersonRole, str | None, Citation]]:
+        found = []
+        for s in self.x.subjects:
+            if s.name is not None:
+                continue
+            role, detail = role_of(s.role)
+            citation = self.cite.span(s.start, s.end)
+            person = self._person(None, s.description, s.age, s.count, role, citation)
+            found.append((person, role, detail, citation))
+        return found
+
+    def roles(
+        self,
+        named: list[tuple[PersonMention, PersonRole, str | None, Citation, Person]],
+        unnamed: list[tuple[Person, PersonRole, str | None, Citation]],
+    ) -> None:
+        for p, role, detail, citation, person in named:
             add_role(
                 self.session,
                 self.journal,
@@ -316,17 +347,7 @@ class ArticleRecorder:
                 self.main_subject = person
             if p.age is not None:
                 self.claims.append(ClaimDraft(f"subject.age:{person.id}", p.age, p.start, p.end))
-
-    def unnamed_people(self) -> None:
-        found = []
-        for s in self.x.subjects:
-            if s.name is not None:
-                continue
-            role, detail = role_of(s.role)
-            citation = self.cite.span(s.start, s.end)
-            person = self._person(None, s.description, s.age, s.count, role, citation)
-            found.append((person, role, detail, citation))
-        for person, role, detail, citation in found:
+        for person, role, detail, citation in unnamed:
             add_role(
                 self.session,
                 self.journal,

@@ -87,6 +87,20 @@ def _summary(x: ArticleExtraction) -> str | None:
     return body[0][:2000] if body else None
 
 
+def extract_for_import(
+    raw: bytes,
+    *,
+    content_type: str | None = None,
+    url: str | None = None,
+    filename: str | None = None,
+) -> ArticleExtraction:
+    """Extract an article and refuse it if there is nothing to record (a pure function: the
+    batch import runs it in worker processes)."""
+    extraction = extract_article(raw, content_type=content_type, url=url, filename=filename)
+    _check_extraction(extraction)
+    return extraction
+
+
 def import_article(
     vault: Vault,
     data: bytes | str,
@@ -102,8 +116,36 @@ def import_article(
     """Store an article and add what it says to an incident (joined, forced, or new)."""
     source_kind = check(SourceKind, kind, "kind") if kind else None
     raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-    extraction = extract_article(raw, content_type=content_type, url=url, filename=filename)
-    _check_extraction(extraction)
+    extraction = extract_for_import(raw, content_type=content_type, url=url, filename=filename)
+    return store_extracted(
+        vault,
+        raw,
+        extraction,
+        content_type=content_type,
+        filename=filename,
+        url=url,
+        incident_id=incident_id,
+        actor=actor,
+        fetched_at=fetched_at,
+        source_kind=source_kind,
+    )
+
+
+def store_extracted(
+    vault: Vault,
+    raw: bytes,
+    extraction: ArticleExtraction,
+    *,
+    content_type: str | None = None,
+    filename: str | None = None,
+    url: str | None = None,
+    incident_id: int | None = None,
+    actor: str,
+    fetched_at: str | None = None,
+    source_kind: SourceKind | None = None,
+) -> ImportResult:
+    """Steps 2 and 3 for an article already extracted (and checked) by
+    :func:`extract_for_import`, in one transaction."""
     if incident_id is not None:
         with vault.reading() as session:
             if session.get(Incident, incident_id) is None:
@@ -131,10 +173,15 @@ def import_article(
             session=session,
         )
         begin_records_write(session)
-        journal = Journal(actor)
-        existing = session.scalars(
-            select(Source).where(Source.item_id == original.item_id).order_by(Source.id)
-        ).first()
+        journal = Journal(actor, bulk=True)
+        # A new original cannot have a source yet; only a known one is looked up.
+        existing = (
+            session.scalars(
+                select(Source).where(Source.item_id == original.item_id).order_by(Source.id)
+            ).first()
+            if original.duplicate
+            else None
+        )
         if (
             existing is not None
             and existing.incident_id is not None
@@ -211,11 +258,23 @@ def import_article(
             fetched_at=fetched_at,
             details={"filename": filename, "content_type": content_type,
                      "warnings": extraction.warnings, "outlet_key": fold(extraction.outlet or "")},
+            new_incident=created,
         )  # fmt: skip
-        recorded = ArticleRecorder(
-            session, journal, incident_id=incident_id, source=source, extraction=extraction
-        ).run()
-        claims = assess(session, journal, incident_id)
+        recorder = ArticleRecorder(
+            session,
+            journal,
+            incident_id=incident_id,
+            source=source,
+            extraction=extraction,
+            new_incident=created,
+        )
+        recorded = recorder.run()
+        claims = assess(
+            session,
+            journal,
+            incident_id,
+            written=(source, recorder.claim_rows) if created else None,
+        )
         journal.append(session)
         return ImportResult(
             incident_id=incident_id,

@@ -142,7 +142,7 @@ def add_legal_action(
         facts=dict(draft.facts),
     )
     citation.apply(row)
-    session.add(row)
+    journal.add(session, row)
     journal.later(
         lambda: (
             "legal_action.create",

@@ -3,7 +3,8 @@
 Names are normalised through :func:`testigo.extract.agencies.normalize_agency`, so "ICE",
 "Immigration and Customs Enforcement" and "U.S. Immigration and Customs Enforcement (ICE)" are
 one row, and a city police department found in one article ("Kansas City police") is the same row
-as "KCPD" in the next.
+as "KCPD" in the next. Organizations are never edited or deleted, so their ids are remembered per
+database (:mod:`testigo.records.lookups`).
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ from sqlalchemy.orm import Session
 from testigo.errors import NotFoundError
 from testigo.extract.agencies import AGENCIES, Agency, normalize_agency
 from testigo.records.journal import Journal, begin_records_write
+from testigo.records.lookups import has_all, lookup, remember
 from testigo.records.models import Organization, OrganizationName
 from testigo.records.vocab import OrganizationKind, check
 from testigo.vault import ledger
 from testigo.vault.service import Vault
 
 _CACHE = "testigo.records.organizations"
+_TABLE = "organizations"
+_VOCABULARY_KEYS = [a.key for a in AGENCIES]
 
 
 def _cache(session: Session) -> dict[str, Organization]:
@@ -40,10 +44,12 @@ def _kind(value: str) -> OrganizationKind:
 def ensure_vocabulary(session: Session, journal: Journal) -> None:
     """Create the fixed agencies (DHS, ICE with ERO and HSI, CBP with Border Patrol...) once."""
     cache = _cache(session)
-    if "dhs" in cache:
+    if "dhs" in cache or has_all(session, _TABLE, _VOCABULARY_KEYS):
         return
     existing = {o.key: o for o in session.scalars(select(Organization))}
     cache.update(existing)
+    for key, org in existing.items():
+        remember(session, _TABLE, key, org.id, created=False)
     if all(a.key in existing for a in AGENCIES):
         return
     for agency in AGENCIES:
@@ -64,6 +70,7 @@ def _create(session: Session, journal: Journal, agency: Agency) -> Organization:
         found = session.scalars(select(Organization).where(Organization.key == agency.key)).first()
     if found is not None:
         cache[agency.key] = found
+        remember(session, _TABLE, agency.key, found.id, created=False)
         return found
     parent: Organization | None = None
     if agency.parent:
@@ -97,6 +104,7 @@ def _create(session: Session, journal: Journal, agency: Agency) -> Organization:
         },
     )
     cache[agency.key] = org
+    remember(session, _TABLE, agency.key, org.id, created=True)
     return org
 
 
@@ -107,6 +115,19 @@ def organization_for(session: Session, journal: Journal, wording: str) -> Organi
     if agency is None:
         return None
     return _create(session, journal, agency)
+
+
+def organization_id_for(session: Session, journal: Journal, wording: str) -> int | None:
+    """The id of the organization a wording names (see :func:`organization_for`), without a
+    query once the organization is known to this process."""
+    agency = normalize_agency(wording)
+    if agency is None:
+        return None
+    known: int | None = lookup(session, _TABLE, agency.key)
+    if known is not None and has_all(session, _TABLE, _VOCABULARY_KEYS):
+        return known
+    ensure_vocabulary(session, journal)
+    return _create(session, journal, agency).id
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ _MINOR_WORDS = re.compile(
     r"boys?|girls?|toddlers?|infants?|niñ[oa]s?|hij[oa]s?)\b",
     re.IGNORECASE,
 )
+_ALIASES = "testigo.records.people.aliases"
 _NAME_PARTICLES = frozenset({"de", "del", "la", "las", "los", "y", "da", "van", "von", "jr", "sr"})
 
 
@@ -117,7 +118,7 @@ def add_person(
         created_by=journal.actor,
     )
     citation.apply(person)
-    session.add(person)
+    journal.add(session, person)
     journal.later(
         lambda: (
             "person.create",
@@ -143,20 +144,29 @@ def add_alias(
     if not clean or (person.name and fold(person.name) == fold(clean)):
         return None
     if person.id is None:
-        session.flush()
-    existing = session.scalars(
-        select(PersonAlias.alias).where(PersonAlias.person_id == person.id)
-    ).all()
-    if any(fold(a) == fold(clean) for a in existing):
+        journal.flush(session)
+    # The aliases this session knows for each person: read once, then kept up to date, so a
+    # person named several ways costs one query, not one query and one flush per name.
+    known: dict[int, set[str]] = session.info.setdefault(_ALIASES, {})
+    if person.id not in known:
+        known[person.id] = {
+            fold(a)
+            for a in session.scalars(
+                select(PersonAlias.alias).where(PersonAlias.person_id == person.id)
+            )
+        }
+    if fold(clean) in known[person.id]:
         return None
+    known[person.id].add(fold(clean))
     row = PersonAlias(person_id=person.id, alias=clean)
     citation.apply(row)
-    session.add(row)
-    session.flush()
-    journal.note(
-        "person.alias",
-        [f"person:{person.id}", f"person_alias:{row.id}"],
-        {"alias": clean, "citation": citation.to_dict()},
+    journal.add(session, row)
+    journal.later(
+        lambda: (
+            "person.alias",
+            [f"person:{person.id}", f"person_alias:{row.id}"],
+            {"alias": clean, "citation": citation.to_dict()},
+        )
     )
     return row
 
@@ -174,7 +184,7 @@ def add_role(
     organization_id: int | None = None,
 ) -> PersonRole:
     if person.id is None:
-        session.flush()  # one flush gives every person added so far an id
+        journal.flush(session)  # one flush gives every person added so far an id
     row = PersonRole(
         incident_id=incident_id,
         person_id=person.id,
@@ -184,7 +194,7 @@ def add_role(
         organization_id=organization_id,
     )
     citation.apply(row)
-    session.add(row)
+    journal.add(session, row)
     journal.later(
         lambda: (
             "person.role",

