@@ -43,6 +43,43 @@ Signed, R. Example, witness
 """
 
 
+EXAMPLE_ARTICLE = """\
+Agents break car window and pull father from vehicle in Salem, family says
+
+By Lucia Ventana, The Willamette Example Courier, March 14, 2026
+
+SALEM, Oregon — U.S. Immigration and Customs Enforcement (ICE) officers broke the window of a
+parked car and pulled a man onto the pavement on Thursday morning, his family said.
+
+The officers told Tomas Arbolada, 29, that they had a warrant for his arrest but did not show it
+to him, according to his wife, Marisela Arbolada, who streamed the encounter live on Facebook. The
+video, which is more than 20 minutes long, has more than 15,000 views.
+
+Salem police officers arrived to back up the federal agents. After about 18 minutes, an officer
+smashed the driver's window with a baton and Arbolada was pulled out and handcuffed while his two
+children cried in the back seat.
+
+"They never showed us any warrant," Marisela Arbolada said. "The children saw everything."
+
+Arbolada is being held at the Northwest ICE Processing Center in Tacoma, the family said.
+"""
+
+EXAMPLE_STATEMENT = """\
+ICE statement on the arrest of Tomas Arbolada in Salem
+
+By ICE Office of Public Affairs, March 14, 2026
+
+SALEM, Oregon — ICE spokesperson Dana Whitlock said officers arrested Tomas Arbolada, 29, on
+Thursday under an administrative warrant.
+
+"Officers showed the warrant and gave him every opportunity to exit the vehicle," Whitlock said.
+"He refused for nearly 20 minutes, and officers had no other choice."
+
+Whitlock said Arbolada had been ordered removed by an immigration judge in 2019. He is held at the
+Northwest ICE Processing Center in Tacoma.
+"""
+
+
 @dataclass(frozen=True)
 class DemoResult:
     incident_id: int
@@ -130,4 +167,19 @@ def load_example(vault: Vault, *, actor: str) -> DemoResult:
             incident_id=incident.id,
         ),
     )
+    from testigo.records.importer import import_article
+
+    for name, text, kind in (
+        ("example-news-report.txt", EXAMPLE_ARTICLE, "article"),
+        ("example-agency-statement.txt", EXAMPLE_STATEMENT, "official_statement"),
+    ):
+        import_article(
+            vault,
+            text.encode("utf-8"),
+            content_type="text/plain",
+            filename=name,
+            incident_id=incident.id,
+            actor=actor,
+            kind=kind,
+        )
     return DemoResult(incident.id, True, report)
