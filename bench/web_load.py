@@ -286,6 +286,35 @@ def upload_speed(base: str, headers: dict[str, str], path: Path, incident_id: in
         )
         url = created.json()["location"]
 
+        curl = shutil.which("curl")
+        if curl is not None:
+            # A C client, so the generator does not take the CPU the server needs.
+            subprocess.run(
+                [
+                    curl,
+                    "-sS",
+                    "-f",
+                    "-o",
+                    os.devnull,
+                    "-X",
+                    "PATCH",
+                    "-T",
+                    str(path),
+                    "-H",
+                    f"Authorization: {headers['Authorization']}",
+                    "-H",
+                    "Upload-Offset: 0",
+                    "-H",
+                    "Content-Type: application/offset+octet-stream",
+                    base + url,
+                ],
+                check=True,
+            )
+            elapsed = time.perf_counter() - start
+            status = client.get(url).json()
+            assert status["complete"], status
+            return size / elapsed
+
         def body():  # type: ignore[no-untyped-def]
             with path.open("rb") as handle:
                 while block := handle.read(1 << 20):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -108,7 +108,7 @@ class UserPatch(BaseModel):
     reason: str | None = None
 
 
-def search_query(
+async def search_query(
     q: str = "",
     agency: str = "",
     place: str = "",
@@ -139,16 +139,16 @@ def search_query(
 SearchDep = Annotated[search.SearchQuery, Depends(search_query)]
 
 
-@router.get("/me", tags=["accounts"])
-def me(user: ApiUser) -> dict[str, Any]:
-    return user.to_dict()
+@router.get("/me", tags=["accounts"], response_class=JSONResponse)
+def me(user: ApiUser) -> JSONResponse:
+    return JSONResponse(user.to_dict())
 
 
-@router.get("/incidents", tags=["incidents"])
-def list_incidents(user: ApiUser, vault: VaultDep, query: SearchDep) -> dict[str, Any]:
+@router.get("/incidents", tags=["incidents"], response_class=JSONResponse)
+def list_incidents(user: ApiUser, vault: VaultDep, query: SearchDep) -> JSONResponse:
     """Incidents the caller may see: full-text `q`, filters, `sort`, `page`, `per_page`."""
     with vault.reading() as session:
-        return search.search_incidents(session, user, query).to_dict()
+        return JSONResponse(search.search_incidents(session, user, query).to_dict())
 
 
 @router.post("/incidents", status_code=201, tags=["incidents"])
@@ -177,11 +177,11 @@ def incident_json(vault: Any, user: accounts.Principal, incident_id: int) -> dic
     return data
 
 
-@router.get("/incidents/{incident_id}", tags=["incidents"])
-def get_incident(incident_id: int, user: ApiUser, vault: VaultDep) -> dict[str, Any]:
+@router.get("/incidents/{incident_id}", tags=["incidents"], response_class=JSONResponse)
+def get_incident(incident_id: int, user: ApiUser, vault: VaultDep) -> JSONResponse:
     """The whole record: timeline, people, agencies, places, legal actions, sources, claims,
     evidence. Restricted incidents answer 404 to non-members; members' views are ledgered."""
-    return incident_json(vault, user, incident_id)
+    return JSONResponse(incident_json(vault, user, incident_id))
 
 
 @router.patch("/incidents/{incident_id}", tags=["incidents"])
@@ -302,16 +302,16 @@ def import_article_file(
     )
 
 
-@router.get("/items/{item_id}", tags=["evidence"])
-def get_item(item_id: int, user: ApiUser, vault: VaultDep) -> dict[str, Any]:
-    return evidence.get_item(vault, user, item_id, action="view")
+@router.get("/items/{item_id}", tags=["evidence"], response_class=JSONResponse)
+def get_item(item_id: int, user: ApiUser, vault: VaultDep) -> JSONResponse:
+    return JSONResponse(evidence.get_item(vault, user, item_id, action="view"))
 
 
-@router.get("/items/{item_id}/proof", tags=["evidence"])
-def get_item_proof(item_id: int, user: ApiUser, vault: VaultDep) -> dict[str, Any]:
+@router.get("/items/{item_id}/proof", tags=["evidence"], response_class=JSONResponse)
+def get_item_proof(item_id: int, user: ApiUser, vault: VaultDep) -> JSONResponse:
     """Entry bytes, leaf hashes and audit paths in the newest signed checkpoint, with the
     verifier key: everything needed to check the item without trusting the server."""
-    return evidence.item_proof(vault, user, item_id)
+    return JSONResponse(evidence.item_proof(vault, user, item_id))
 
 
 def content_response(

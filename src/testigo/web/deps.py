@@ -25,6 +25,11 @@ class CsrfRefused(TestigoError):
     """A form or script that did not come from one of our own pages."""
 
 
+async def vault_dependency(request: Request) -> Vault:
+    """The vault, as a dependency that needs no worker thread (sync dependencies take one)."""
+    return get_vault(request)
+
+
 def get_vault(request: Request) -> Vault:
     vault: Vault = request.app.state.vault
     return vault
@@ -76,4 +81,4 @@ async def api_principal(request: Request) -> Principal:
 
 
 ApiUser = Annotated[Principal, Depends(api_principal)]
-VaultDep = Annotated[Vault, Depends(get_vault)]
+VaultDep = Annotated[Vault, Depends(vault_dependency)]

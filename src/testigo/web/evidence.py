@@ -25,7 +25,7 @@ from testigo.vault.proofs import checkpoint_dict, prove_entries
 from testigo.vault.service import Vault
 from testigo.web import access, upload_pipeline
 from testigo.web.accounts import Principal
-from testigo.web.incident_view import item_dict
+from testigo.web.incident_view import ACQUISITION_COLUMNS, ITEM_COLUMNS, item_dict
 from testigo.web.models import Upload
 
 DEFAULT_MAX_UPLOAD = 4 * 1024**3
@@ -59,21 +59,24 @@ def safe_filename(name: str | None, fallback: str) -> str:
     return clean or fallback
 
 
+_ITEM = select(*ITEM_COLUMNS).where(EvidenceItem.id == bindparam("item"))
 _ACQUISITIONS = (
-    select(Acquisition).where(Acquisition.item_id == bindparam("item")).order_by(Acquisition.id)
+    select(*ACQUISITION_COLUMNS)
+    .where(Acquisition.item_id == bindparam("item"))
+    .order_by(Acquisition.id)
 )
 
 
 def get_item(vault: Vault, principal: Principal, item_id: int, *, action: str) -> dict[str, Any]:
     """An item with its acquisitions and incidents; restricted views are ledgered."""
     with vault.reading() as session:
-        item = session.get(EvidenceItem, item_id)
+        item = session.execute(_ITEM, {"item": item_id}).first()
         if item is None:
             raise NotFoundError(f"there is no item {item_id}")
         allowed, restricted = access.item_access(session, principal, item_id)
         if not allowed:
             raise NotFoundError(f"there is no item {item_id}")
-        acquisitions = list(session.scalars(_ACQUISITIONS, {"item": item_id}))
+        acquisitions = list(session.execute(_ACQUISITIONS, {"item": item_id}).all())
         incidents = list(session.info.get(("item_incidents", item_id), []))
         data = item_dict(item, acquisitions)
     data["incidents"] = incidents

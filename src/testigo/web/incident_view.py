@@ -112,14 +112,38 @@ def _value(raw: str) -> Any:
         return raw
 
 
+# Plain rows, not ORM objects: an incident page lists every item, and building mapped objects
+# for them cost more than the rest of the page.
+ITEM_COLUMNS = (
+    EvidenceItem.id,
+    EvidenceItem.sha256,
+    EvidenceItem.size,
+    EvidenceItem.media_type,
+    EvidenceItem.kind,
+    EvidenceItem.flags,
+    EvidenceItem.created_at,
+    EvidenceItem.ledger_seq,
+)
+ACQUISITION_COLUMNS = (
+    Acquisition.id,
+    Acquisition.item_id,
+    Acquisition.original_name,
+    Acquisition.acquired_by,
+    Acquisition.acquired_at,
+    Acquisition.acquired_from,
+    Acquisition.method,
+    Acquisition.note,
+    Acquisition.incident_id,
+    Acquisition.ledger_seq,
+)
 _INCIDENT_ITEMS = (
-    select(EvidenceItem)
+    select(*ITEM_COLUMNS)
     .join(IncidentItem, IncidentItem.item_id == EvidenceItem.id)
     .where(IncidentItem.incident_id == bindparam("incident"))
     .order_by(EvidenceItem.id)
 )
 _ITEM_ACQUISITIONS = (
-    select(Acquisition)
+    select(*ACQUISITION_COLUMNS)
     .join(IncidentItem, IncidentItem.item_id == Acquisition.item_id)
     .where(IncidentItem.incident_id == bindparam("incident"))
     .order_by(Acquisition.id)
@@ -127,15 +151,15 @@ _ITEM_ACQUISITIONS = (
 
 
 def evidence_items(session: Session, incident_id: int) -> list[dict[str, Any]]:
-    items = list(session.scalars(_INCIDENT_ITEMS, {"incident": incident_id}))
-    acquisitions: dict[int, list[Acquisition]] = defaultdict(list)
+    items = session.execute(_INCIDENT_ITEMS, {"incident": incident_id}).all()
+    acquisitions: dict[int, list[Any]] = defaultdict(list)
     if items:
-        for acq in session.scalars(_ITEM_ACQUISITIONS, {"incident": incident_id}):
+        for acq in session.execute(_ITEM_ACQUISITIONS, {"incident": incident_id}):
             acquisitions[acq.item_id].append(acq)
     return [item_dict(i, acquisitions.get(i.id, [])) for i in items]
 
 
-def acquisition_dict(acq: Acquisition) -> dict[str, Any]:
+def acquisition_dict(acq: Any) -> dict[str, Any]:
     return {
         "id": acq.id,
         "name": acq.original_name,
@@ -149,7 +173,7 @@ def acquisition_dict(acq: Acquisition) -> dict[str, Any]:
     }
 
 
-def item_dict(item: EvidenceItem, acquisitions: list[Acquisition]) -> dict[str, Any]:
+def item_dict(item: Any, acquisitions: list[Any]) -> dict[str, Any]:
     first = acquisitions[0] if acquisitions else None
     return {
         "id": item.id,

@@ -344,7 +344,7 @@ def _statements(dialect: str, query: SearchQuery, admin: bool) -> tuple[Any, Any
     cached = _STATEMENTS.get(key)
     if cached is not None:
         return cached
-    stmt = select(*INDEX_COLUMNS)
+    stmt: Any = select(IncidentIndex.incident_id)
     if not admin:
         restricted = select(IncidentRestriction.incident_id).where(
             ~exists().where(
@@ -382,7 +382,9 @@ def _statements(dialect: str, query: SearchQuery, admin: bool) -> tuple[Any, Any
         stmt = stmt.where(IncidentIndex.use_of_force.is_(True))
     elif query.use_of_force is False:
         stmt = stmt.where(IncidentIndex.use_of_force.is_not(True))
+    # Count over the ids alone (a covering index scan), then fetch the page's columns.
     count = select(func.count()).select_from(stmt.subquery())
+    stmt = stmt.with_only_columns(*INDEX_COLUMNS)
     if sort == "relevance":
         stmt = stmt.order_by(rank, IncidentIndex.incident_id.desc())
     elif sort == "oldest":
