@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, TypeAlias
 
-from sqlalchemy import Column, Table, insert
+from sqlalchemy import Column, Dialect, Table, insert
 from sqlalchemy.orm import Session
 
 from testigo.db.models import Base
@@ -105,18 +106,60 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Base]) -> None:
         {c.key: row.__dict__[c.key] if c.key in row.__dict__ else _default(c) for c in columns}
         for row in rows
     ]
-    if session.get_bind().dialect.name == "sqlite":
-        # SQLAlchemy cannot promise the order of RETURNING rows on SQLite, and would fall back
-        # to one INSERT per row. One INSERT gives its rows ascending rowids in the order of its
-        # VALUES (nothing else writes the database meanwhile), so the ids, sorted, are the
-        # rows' ids in order.
-        statement = insert(table).returning(table.c.id)
-        ids = sorted(session.execute(statement, params).scalars().all())
+    dialect = session.get_bind().dialect
+    if dialect.name == "sqlite":
+        ids = _insert_sqlite(session, table, columns, params)
     else:
         statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
         ids = list(session.execute(statement, params).scalars().all())
     for row, row_id in zip(rows, ids, strict=True):
         row.id = row_id  # type: ignore[attr-defined]
+
+
+_SQLITE_MAX_VARIABLES = 32766
+
+
+@lru_cache(maxsize=64)
+def _sqlite_insert(
+    table: Table, dialect: Dialect
+) -> tuple[str, str, list[Callable[[Any], Any] | None]]:
+    """The INSERT prefix, one row's placeholders and the columns' value converters."""
+    columns = [c for c in table.columns if not c.primary_key]
+    quote = dialect.identifier_preparer
+    names = ", ".join(quote.format_column(c) for c in columns)
+    prefix = f"INSERT INTO {quote.format_table(table)} ({names}) VALUES "
+    one_row = "(" + ", ".join("?" * len(columns)) + ")"
+    converters: list[Callable[[Any], Any] | None] = [
+        c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns
+    ]
+    return prefix, one_row, converters
+
+
+def _insert_sqlite(
+    session: Session, table: Table, columns: list[Column[Any]], params: list[dict[str, Any]]
+) -> list[int]:
+    """One multi-row INSERT ... RETURNING per page of rows, straight to the driver.
+
+    SQLAlchemy cannot promise the order of RETURNING rows on SQLite, so with ids wanted in
+    order it sends one INSERT per row. One INSERT gives its rows ascending rowids in the order
+    of its VALUES (nothing else writes the database meanwhile), so the ids, sorted, are the
+    rows' ids in order.
+    """
+    connection = session.connection()
+    prefix, one_row, converters = _sqlite_insert(table, connection.dialect)
+    keys = [c.key for c in columns]
+    per_page = max(1, _SQLITE_MAX_VARIABLES // len(keys))
+    ids: list[int] = []
+    for start in range(0, len(params), per_page):
+        page = params[start : start + per_page]
+        values = tuple(
+            convert(row[key]) if convert is not None else row[key]
+            for row in page
+            for key, convert in zip(keys, converters, strict=True)
+        )
+        sql = prefix + ", ".join([one_row] * len(page)) + " RETURNING id"
+        ids.extend(sorted(connection.exec_driver_sql(sql, values).scalars().all()))
+    return ids
 
 
 def begin_records_write(session: Session) -> None:
