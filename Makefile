@@ -53,7 +53,13 @@ demo: install
 	$(BIN)/testigo demo
 	$(BIN)/testigo verify
 
-run: demo
+# Creates the vault, loads the example incident, creates the admin account (its password is
+# printed once), verifies the vault, then serves the web app on http://127.0.0.1:8000.
+run: install
+	$(BIN)/testigo init
+	$(BIN)/testigo demo
+	$(BIN)/testigo verify
+	$(BIN)/testigo serve --bootstrap --host 127.0.0.1 --port 8000
 
 bench: install
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

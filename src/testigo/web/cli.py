@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -28,6 +28,12 @@ def serve(
         ),
     ] = False,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            help="Analysis job threads run inside the server (0: leave jobs to `testigo worker`)."
+        ),
+    ] = 1,
 ) -> None:
     """Serve the web app and the JSON API (http://HOST:PORT, OpenAPI at /api/v1/openapi.json)."""
     import uvicorn
@@ -44,7 +50,27 @@ def serve(
                 f"Admin account [bold]{result.admin_name}[/bold], password "
                 f"[bold]{result.admin_password}[/bold] (shown only this once)"
             )
+    job_worker = None
+    job_vault = None
+    if jobs > 0:
+        # Embedded mode: analysis jobs run in threads of this process, on the same database.
+        from testigo.jobs.worker import Worker
+
+        job_vault = open_vault(settings)
+        job_worker = Worker(job_vault, threads=jobs)
+        job_worker.start_background()
+        out.print(f"Analysis jobs: {jobs} thread(s) in this process")
     out.print(f"Serving on http://{host}:{port}")
+    try:
+        _run_server(uvicorn, host, port, workers)
+    finally:
+        if job_worker is not None:
+            job_worker.stop()
+        if job_vault is not None:
+            job_vault.dispose()
+
+
+def _run_server(uvicorn: Any, host: str, port: int, workers: int) -> None:
     uvicorn.run(
         "testigo.web.asgi:app",
         host=host,
