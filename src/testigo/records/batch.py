@@ -32,6 +32,7 @@ from testigo.vault.service import Vault
 
 MAX_INPUT = 64 * 1024 * 1024
 ARTICLE_SUFFIXES = (".txt", ".html", ".htm")
+WINDOW_PER_WORKER = 16  # articles read and handed to each worker ahead of the writer
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class BatchItem:
     extract_seconds: float = 0.0
     extract_cpu_seconds: float = 0.0
     store_seconds: float = 0.0
+    extracted_by_writer: bool = False
 
     @property
     def ok(self) -> bool:
@@ -91,6 +93,7 @@ class BatchSummary:
     items: list[BatchItem] = field(default_factory=list)
     seconds: float = 0.0
     cpu_seconds: float = 0.0  # this process (the writer, and extraction when workers=0)
+    waited_seconds: float = 0.0  # the writer waiting for a worker's extraction
     workers: int = 0
 
     @property
@@ -108,6 +111,7 @@ class BatchSummary:
             "joined": sum(1 for r in results if r.joined),
             "seconds": round(self.seconds, 3),
             "cpu_seconds": round(self.cpu_seconds, 3),
+            "waited_seconds": round(self.waited_seconds, 3),
             "workers": self.workers,
             "items": [i.to_dict() for i in self.items],
         }
@@ -280,9 +284,10 @@ def import_articles(
     blobs_url = vault.blobs.url if workers > 0 else None
     prestored = _Prestored(vault.blobs)
     writer = replace(vault, blobs=prestored) if workers > 0 else vault
-    window = max(4, 4 * workers)
+    window = max(4, WINDOW_PER_WORKER * workers)
     pending: deque[tuple[int, ArticleInput, bytes | None, Future[_Extracted] | BaseException]]
     pending = deque()
+    starting = workers > 0  # until a worker's first result is ready
     inputs: Iterator[ArticleInput] = iter(sources)
     index = 0
 
@@ -312,11 +317,22 @@ def import_articles(
             try:
                 if isinstance(job, BaseException):
                     raise job
-                extracted = job.result()
+                assert raw is not None
+                if not job.done() and (starting or job.cancel()):
+                    # The workers are still starting, or behind (starved of CPU): rather than
+                    # wait, the writer extracts this article itself (a worker's result for it,
+                    # if one comes, is dropped).
+                    job.cancel()
+                    extracted = _extract(raw, article.content_type, article.url, article.filename)
+                    item.extracted_by_writer = True
+                else:
+                    starting = False
+                    waited = time.perf_counter()
+                    extracted = job.result()
+                    summary.waited_seconds += time.perf_counter() - waited
                 item.extract_seconds = extracted.seconds
                 item.extract_cpu_seconds = extracted.cpu_seconds
                 prestored.stored.update(extracted.stored)
-                assert raw is not None
                 start = time.perf_counter()
                 item.result = store_extracted(
                     writer,
