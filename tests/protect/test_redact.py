@@ -288,10 +288,12 @@ def test_configured_certificate_is_used(
     result = redact_item(vault, item, faces="none", boxes=["0,0,20,20"], actor="test:alice")
     assert result.params["c2pa"]["signer"] == "configured certificate"
     assert result.params["c2pa"]["certificate_sha256"] == made.fingerprint
-    assert not (c2pa_dir(vault.settings) / "ca.pem").exists()
+    # The vault's own local CA (made at init) exists, but the configured certificate signed.
     monkeypatch.setenv("TESTIGO_C2PA_TRUST_ANCHORS", str(tmp_path / "elsewhere/keys/c2pa/ca.pem"))
     info = read_c2pa(fetch(vault, result.sha256, tmp_path / "o.mp4"), vault.settings)
-    assert info is not None and info["trusted"] and info["trust_note"] is None
+    # Trusted through the configured anchor. (The configured certificate here is itself made by
+    # another vault's test CA, so the note about test CAs may be shown.)
+    assert info is not None and info["trusted"]
 
 
 def test_bad_inputs_fail_clearly_and_store_nothing(
