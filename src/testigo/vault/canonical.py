@@ -65,24 +65,38 @@ def _fast_safe(obj: Any) -> bool:
     """
     stack = [obj]
     pop = stack.pop
-    push_all = stack.extend
+    push = stack.append
     limit = _MAX_SAFE_INTEGER
+    surrogate = _SURROGATE_START
     while stack:
         value = pop()
         kind = type(value)
-        if kind is str:
-            if not value.isascii() and max(value) >= _SURROGATE_START:
+        if kind is dict:
+            for key, item in value.items():
+                if type(key) is not str or (not key.isascii() and max(key) >= surrogate):
+                    return False
+                item_kind = type(item)
+                # Scalars are checked here rather than pushed: entries are mostly flat.
+                if item_kind is str:
+                    if not item.isascii() and max(item) >= surrogate:
+                        return False
+                elif item_kind is int:
+                    if not -limit <= item <= limit:
+                        return False
+                elif item is None or item is True or item is False:
+                    continue
+                elif item_kind is dict or item_kind is list or item_kind is tuple:
+                    push(item)
+                else:
+                    return False
+        elif kind is list or kind is tuple:
+            stack.extend(value)
+        elif kind is str:
+            if not value.isascii() and max(value) >= surrogate:
                 return False
         elif kind is int:
             if not -limit <= value <= limit:
                 return False
-        elif kind is dict:
-            for key in value:
-                if type(key) is not str or (not key.isascii() and max(key) >= _SURROGATE_START):
-                    return False
-            push_all(value.values())
-        elif kind is list or kind is tuple:
-            push_all(value)
         elif value is not None and value is not True and value is not False:
             return False
     return True
