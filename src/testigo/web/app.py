@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from testigo.config import Settings, load_settings
 from testigo.errors import NotFoundError, RefusedInputError, TestigoError
 from testigo.vault.service import Vault, open_vault
-from testigo.web import accounts, deps, evidence
+from testigo.web import accounts, deps, evidence, public_routes
 from testigo.web.access import Forbidden
 from testigo.web.reads import enable_concurrent_reads
 
@@ -196,6 +196,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(public_routes.router)
     app.include_router(capture_routes.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
