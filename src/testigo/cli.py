@@ -376,6 +376,26 @@ def log_prove(
         raise typer.Exit(1)
 
 
+@log_app.command("timestamp")
+def log_timestamp(as_json: JsonOption = False) -> None:
+    """Ask the configured timestamp authority (TESTIGO_TSA_URL) to stamp unstamped checkpoints."""
+    from testigo.share.timestamps import configured_tsa
+    from testigo.vault.timestamping import timestamp_missing
+
+    if configured_tsa() is None:
+        raise UsageError("no timestamp authority is configured: set TESTIGO_TSA_URL")
+    with vault_session() as vault:
+        vault.checkpoint()
+        stamped = timestamp_missing(vault)
+    data = [{"checkpoint_id": t.checkpoint_id, "gen_time": t.gen_time} for t in stamped]
+    if as_json:
+        emit_json(data)
+    else:
+        out.print(f"{len(data)} checkpoint(s) timestamped")
+        for row in data:
+            out.print(f"  checkpoint {row['checkpoint_id']}: {row['gen_time']}")
+
+
 @log_app.command("consistency")
 def log_consistency(
     old: Annotated[int, typer.Argument(help="Older tree size.")],
@@ -497,4 +517,3 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(result, int):
         return result
     return 0
-

@@ -249,3 +249,17 @@ def test_timestamped_bundle(
     token.write_bytes(bytes(raw))
     failed = [c.name for c in verify_bundle(out, tsa_roots=roots).checks if not c.ok]
     assert "timestamps match their checkpoints" in failed
+
+
+def test_log_timestamp_command(vault: Vault, tmp_path: Path, tsa, run_main, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = run_main("log", "timestamp")
+    assert code == 2 and "no timestamp authority" in err
+    roots = tmp_path / "roots.pem"
+    roots.write_bytes(tsa.root_pem)
+    monkeypatch.setenv("TESTIGO_TSA_URL", tsa.url)
+    monkeypatch.setenv("TESTIGO_TSA_CA_FILE", str(roots))
+    code, out, _ = run_main("log", "timestamp", "--json")
+    assert code == 0
+    assert len(json.loads(out)) >= 1
+    code, out, _ = run_main("log", "timestamp", "--json")
+    assert code == 0 and json.loads(out) == []
