@@ -119,6 +119,10 @@ class CheckpointPacer:
         step = max(0.05, min(1.0, self.interval / 5))
         while True:
             time.sleep(step)
+            if self.vault.closed:  # the vault was closed (server stopping): nothing to pace
+                with self._lock:
+                    self._thread = None
+                return
             try:
                 self.tick()
                 now = self.clock()
@@ -126,7 +130,8 @@ class CheckpointPacer:
                     self._last_sweep = now
                     mark_stopped(self.vault)
             except Exception as exc:  # keep pacing; the next tick retries
-                log.warning("capture checkpoint failed: %s", exc)
+                if not self.vault.closed:
+                    log.warning("capture checkpoint failed: %s", exc)
             if self.idle():
                 try:
                     mark_stopped(self.vault)

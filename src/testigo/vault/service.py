@@ -34,6 +34,7 @@ class Vault:
     sessions: sessionmaker[Session]
     blobs: BlobStore
     _key: SigningKey | None = field(default=None, repr=False)
+    closed: bool = False
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -81,6 +82,8 @@ class Vault:
         return row
 
     def dispose(self) -> None:
+        """Release connections; background helpers that hold this vault stop when they see it."""
+        self.closed = True
         self.engine.dispose()
 
 
