@@ -48,6 +48,12 @@ def redact(
         bool, typer.Option("--keep-metadata", help="Keep GPS, device and owner tags.")
     ] = False,
     style: Annotated[str, typer.Option("--style", help="blur, pixelate or mask.")] = "blur",
+    background: Annotated[
+        bool,
+        typer.Option(
+            "--background", help="Queue it as a job (see `testigo jobs`) instead of waiting."
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
     """Store a redacted public copy of ITEM: a new item, signed with C2PA, ledgered."""
@@ -80,6 +86,33 @@ def redact(
             err.print(f"{percent:3d}% {message or ''}")
         last[0] = percent
 
+    if background:
+        from testigo.jobs import queue
+
+        with vault_session() as vault:
+            job = queue.enqueue(
+                vault,
+                "redact",
+                item_id,
+                params={
+                    "faces": faces,
+                    "boxes": box or [],
+                    "mute": [f"{r.start}-{r.end}" for r in ranges],
+                    "bleep": bleep,
+                    "strip_metadata": not keep_metadata,
+                    "kind": style,
+                    "actor": load_settings().actor,
+                },
+                force=True,
+                actor=load_settings().actor,
+            )
+        if as_json:
+            emit_json(job.to_dict())
+        else:
+            out.print(
+                f"Redaction queued as job {job.id}: follow it with `testigo jobs show {job.id}`"
+            )
+        return
     with vault_session() as vault:
         result = redact_item(
             vault,

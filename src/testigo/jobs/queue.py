@@ -39,7 +39,7 @@ AUDIO_STEPS = ("probe", "speech", "transcript")
 IMAGE_STEPS = ("probe", "keyframes", "ocr")
 UNKNOWN_STEPS = ("probe",)
 # Every step the queue accepts; ``steps.register_step`` adds to it.
-STEP_NAMES: set[str] = {*VIDEO_STEPS, "captions"}
+STEP_NAMES: set[str] = {*VIDEO_STEPS, "captions", "redact"}
 ACTIVE_STATUSES = ("queued", "running", "succeeded")
 
 

@@ -593,3 +593,13 @@ def run_step(ctx: StepContext) -> StepOutput:
     if not ctx.committed_flag:
         ctx.commit(output)
     return output
+
+
+def redact_step(ctx: StepContext) -> StepOutput:
+    """A redacted, signed copy; the face model is loaded only when a redaction runs."""
+    from testigo.protect.job import redact_step as run
+
+    return run(ctx)
+
+
+register_step("redact", redact_step, "a redacted, signed copy (faces, boxes, sound, metadata)")

@@ -352,6 +352,44 @@ def get_item_content(
     return content_response(vault, user, item_id, download=download)
 
 
+class RedactRequest(BaseModel):
+    """What to hide in the copy (see docs/redaction.md); the original is never changed."""
+
+    faces: str | list[int] = "all"
+    boxes: list[str] = Field(default_factory=list, max_length=200)
+    mute: list[str] = Field(default_factory=list, max_length=200)
+    bleep: bool = False
+    strip_metadata: bool = True
+    kind: str = "blur"
+
+
+@router.post("/items/{item_id}/redact", status_code=202, tags=["evidence"])
+def redact_item_job(
+    item_id: int, body: RedactRequest, user: ApiUser, vault: VaultDep
+) -> dict[str, Any]:
+    """Investigator or higher: queue a redacted, signed copy as a background job."""
+    from testigo.jobs import queue
+
+    access.require_role(user, "investigator")
+    evidence.get_item(vault, user, item_id, action="view")
+    params = {**body.model_dump(), "actor": user.actor}
+    job = queue.enqueue(vault, "redact", item_id, params=params, force=True, actor=user.actor)
+    return {"job_id": job.id, "status": job.status, "step": job.step, "item_id": item_id}
+
+
+@router.get("/jobs/{job_id}", tags=["evidence"])
+def get_job(job_id: int, user: ApiUser, vault: VaultDep) -> dict[str, Any]:
+    """A background job's status and progress, for anyone who may see its item."""
+    from testigo.jobs import queue
+
+    job = queue.get_job(vault, job_id)
+    if job.item_id is None:
+        access.require_role(user, "investigator")
+    else:
+        evidence.get_item(vault, user, job.item_id, action="view")
+    return job.to_dict()
+
+
 @router.get("/checkpoint", tags=["ledger"])
 def latest_checkpoint(user: ApiUser, vault: VaultDep) -> dict[str, Any]:
     with vault.reading() as session:

@@ -550,10 +550,52 @@ def item_json(item_id: int, user: PageUser, vault: VaultDep) -> JSONResponse:
     return JSONResponse(evidence.get_item(vault, user, item_id, action="view"))
 
 
+def _item_jobs(vault: Any, item_id: int) -> list[dict[str, Any]]:
+    from testigo.jobs import queue
+
+    return [j.to_dict() for j in queue.list_jobs(vault, item_id=item_id)]
+
+
 @router.get("/items/{item_id:int}")
 def item_page(request: Request, item_id: int, user: PageUser, vault: VaultDep) -> HTMLResponse:
     item = evidence.get_item(vault, user, item_id, action="view")
-    return render(request, "item.html", {"item": item, "start": None})
+    return render(
+        request, "item.html", {"item": item, "start": None, "jobs": _item_jobs(vault, item_id)}
+    )
+
+
+@router.post("/items/{item_id:int}/redact")
+def item_redact(
+    request: Request,
+    item_id: int,
+    user: PageUser,
+    vault: VaultDep,
+    csrf_token: Csrf,
+    faces: Annotated[str, Form()] = "all",
+    mute: Annotated[str, Form()] = "",
+    style: Annotated[str, Form()] = "blur",
+) -> Response:
+    """Queue a redacted, signed copy (investigators); the page shows the job's progress."""
+    from testigo.jobs import queue
+
+    _check(request, user, csrf_token)
+    access.require_role(user, "investigator")
+    evidence.get_item(vault, user, item_id, action="view")
+    ranges = [part.strip() for part in mute.split(",") if part.strip()]
+    queue.enqueue(
+        vault,
+        "redact",
+        item_id,
+        params={
+            "faces": faces if faces in ("all", "none") else "all",
+            "mute": ranges,
+            "kind": style if style in ("blur", "pixelate", "mask") else "blur",
+            "actor": user.actor,
+        },
+        force=True,
+        actor=user.actor,
+    )
+    return _redirect(f"/items/{item_id}#jobs")
 
 
 @router.get("/items/{item_id:int}/view")
