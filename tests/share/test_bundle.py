@@ -263,3 +263,37 @@ def test_log_timestamp_command(vault: Vault, tmp_path: Path, tsa, run_main, monk
     assert len(json.loads(out)) >= 1
     code, out, _ = run_main("log", "timestamp", "--json")
     assert code == 0 and json.loads(out) == []
+
+
+def test_bundle_holds_the_full_record_and_the_public_one_withholds_names(
+    vault: Vault, tmp_path: Path
+) -> None:
+    from testigo.demo import EXAMPLE_ARTICLE, EXAMPLE_STATEMENT
+    from testigo.records.importer import import_article
+
+    first = import_article(vault, EXAMPLE_ARTICLE.encode(), filename="news.txt", actor="t")
+    import_article(
+        vault,
+        EXAMPLE_STATEMENT.encode(),
+        filename="statement.txt",
+        actor="t",
+        incident_id=first.incident_id,
+        kind="official_statement",
+    )
+    full = tmp_path / "full"
+    export_incident(vault, first.incident_id, full, public=False, actor="t")
+    record = json.loads((full / "data" / "record" / "incident.json").read_text())
+    assert len(record["sources"]) == 2
+    assert record["timeline"] and record["claims"]
+    assert any(
+        c["key"] == "warrant.shown" and c["status"] == "contradicted" for c in record["claims"]
+    )
+    assert verify_bundle(full).ok
+
+    public = tmp_path / "public"
+    export_incident(vault, first.incident_id, public, public=True, actor="t")
+    text = (public / "data" / "record" / "incident.json").read_text()
+    assert "Arbolada" not in text and "Marisela" not in text
+    assert "[name withheld]" in text
+    assert not (public / "data" / "record" / "transcripts.json").exists()
+    assert verify_bundle(public).ok

@@ -121,18 +121,32 @@ RecordBuilder = Callable[[Vault, int, bool], dict[str, Any]]
 
 
 def default_record(vault: Vault, incident_id: int, public: bool) -> dict[str, Any]:
-    """The incident record; uses the records service when it provides a full document."""
-    try:
-        from testigo.records.export import incident_document  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        incident_document = None
-    if incident_document is not None:
-        return dict(incident_document(vault, incident_id, public=public))
+    """The incident record: everything, each fact with its citation; or, for a public bundle,
+    only public fields, with the names of people who are not public withheld."""
     with vault.reading() as session:
-        incident = session.get(Incident, incident_id)
-        if incident is None:
+        if session.get(Incident, incident_id) is None:
             raise NotFoundError(f"there is no incident {incident_id}")
-        return {"id": incident.id, "title": incident.title, "created_at": incident.created_at}
+    if public:
+        from testigo.share.public import public_record
+
+        return public_record(vault, incident_id)
+    from testigo.records.record import incident_record
+
+    return incident_record(vault, incident_id)
+
+
+def _transcripts(vault: Vault, items: list[EvidenceItem]) -> dict[str, Any]:
+    """Current transcripts (corrections applied) of the bundle's recordings, by item hash."""
+    from testigo.jobs.transcripts import current_transcript
+
+    found: dict[str, Any] = {}
+    for item in items:
+        if not item.media_type.startswith(("video/", "audio/")):
+            continue
+        lines = current_transcript(vault, item.id)
+        if lines:
+            found[item.sha256] = [line.to_dict() for line in lines]
+    return found
 
 
 def _copy_hashed(vault: Vault, sha256: str, dest: Path) -> int:
@@ -326,6 +340,10 @@ def _build(
     record = builder(vault, incident_id, public)
     _write_json(data / "record" / "incident.json", record)
     _write_json(data / "record" / "custody.json", _custody(vault, items, public))
+    if not public:  # transcripts may name people; public bundles leave them out
+        transcripts = _transcripts(vault, items)
+        if transcripts:
+            _write_json(data / "record" / "transcripts.json", transcripts)
     if report:
         from testigo.share.report import write_report
 
@@ -333,7 +351,12 @@ def _build(
         write_report(
             vault, incident_id, data / "report.pdf", items=items, record=record, public=public
         )
-    for rel in ("data/record/incident.json", "data/record/custody.json", "data/report.pdf"):
+    for rel in (
+        "data/record/incident.json",
+        "data/record/custody.json",
+        "data/record/transcripts.json",
+        "data/report.pdf",
+    ):
         if (bag / rel).exists():
             payload[rel] = _hash_file(bag / rel)
 

@@ -70,15 +70,12 @@ def _use_of_force(claims: list[Claim]) -> str:
     return ""
 
 
-def dataset_rows(vault: Vault) -> list[dict[str, Any]]:
+def dataset_rows(vault: Vault, *, include_confidential: bool = False) -> list[dict[str, Any]]:
     with vault.reading() as session:
-        incidents = list(
-            session.scalars(
-                select(Incident)
-                .where(Incident.confidentiality != "confidential")
-                .order_by(Incident.id)
-            )
-        )
+        query = select(Incident).order_by(Incident.id)
+        if not include_confidential:
+            query = query.where(Incident.confidentiality != "confidential")
+        incidents = list(session.scalars(query))
         ids = [i.id for i in incidents]
         orgs = {o.id: o for o in session.scalars(select(Organization))}
         places = {p.id: p for p in session.scalars(select(Place))}

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 
 from testigo.db.models import EvidenceItem, Incident, IncidentItem
+from testigo.errors import NotFoundError
 from testigo.records.models import Event, LegalAction, Person, PersonRole
 from testigo.share.dataset import dataset_rows
 from testigo.vault.service import Vault
@@ -43,9 +44,20 @@ def public_incidents(vault: Vault) -> list[dict[str, Any]]:
 
 def public_incident(vault: Vault, incident_id: int) -> dict[str, Any] | None:
     """The public record, or None when the incident does not exist or is not public."""
-    rows = [r for r in public_incidents(vault) if r["incident_id"] == incident_id]
+    with vault.reading() as session:
+        incident = session.get(Incident, incident_id)
+        if incident is None or incident.confidentiality != "public":
+            return None
+    return public_record(vault, incident_id)
+
+
+def public_record(vault: Vault, incident_id: int) -> dict[str, Any]:
+    """Public fields of any incident (for a public copy the user chose to make)."""
+    rows = [
+        r for r in dataset_rows(vault, include_confidential=True) if r["incident_id"] == incident_id
+    ]
     if not rows:
-        return None
+        raise NotFoundError(f"there is no incident {incident_id}")
     with vault.reading() as session:
         people = list(
             session.scalars(

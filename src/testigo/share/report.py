@@ -44,22 +44,26 @@ def _timeline(record: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _event_when(event: dict[str, Any]) -> str:
-    for key in ("when", "time", "occurred_at", "date"):
-        if event.get(key):
-            return str(event[key])
-    if event.get("media_offset") is not None:
-        return f"{float(event['media_offset']):.0f} s into the recording"
+    day = event.get("occurred_on") or event.get("date")
+    clock = event.get("clock_time") or event.get("time")
+    when = " ".join(str(v) for v in (day, clock) if v)
+    if when:
+        return when
+    offset = event.get("media_offset_seconds")
+    if offset is not None:
+        return f"{float(offset):.0f} s into the recording"
     return ""
 
 
-def _event_source(event: dict[str, Any]) -> str:
+def _event_source(event: dict[str, Any], titles: dict[int, str]) -> str:
     citation = event.get("citation") or {}
-    if isinstance(citation, dict):
-        quote = citation.get("text") or citation.get("quote")
-        source = citation.get("source_title") or citation.get("source") or citation.get("source_id")
-        parts = [f"“{quote}”" if quote else "", f"({source})" if source else ""]
-        return " ".join(p for p in parts if p)
-    return ""
+    if not isinstance(citation, dict):
+        return ""
+    source = citation.get("source")
+    label = titles.get(source, f"source {source}") if isinstance(source, int) else ""
+    if citation.get("item") is not None and citation.get("start") is not None:
+        label += f", characters {citation['start']}–{citation.get('end')}"
+    return label
 
 
 def write_report(
@@ -76,13 +80,20 @@ def write_report(
     small = ParagraphStyle("small", parent=body, fontSize=7.5, leading=9)
     mono = ParagraphStyle("mono", parent=body, fontName="Courier", fontSize=6.5, leading=8)
     story: list[Any] = []
-    title = record.get("title") or f"Incident {incident_id}"
+    nested = record.get("incident")
+    header: dict[str, Any] = nested if isinstance(nested, dict) else record
+    title = header.get("title") or f"Incident {incident_id}"
+    titles = {
+        int(src["id"]): str(src.get("title") or src.get("outlet") or f"source {src['id']}")
+        for src in (record["sources"] if isinstance(record.get("sources"), list) else [])
+        if isinstance(src, dict) and isinstance(src.get("id"), int)
+    }
     story.append(_p(title, styles["Title"]))
     kind = "Public copy (redacted)" if public else "Evidence bundle (originals)"
     story.append(_p(f"{kind} — incident {incident_id}", styles["Italic"]))
-    if record.get("summary"):
+    if header.get("summary"):
         story.append(Spacer(1, 4 * mm))
-        story.append(_p(record["summary"], body))
+        story.append(_p(header["summary"], body))
 
     events = _timeline(record)
     story.append(_p("Timeline", styles["Heading2"]))
@@ -93,7 +104,7 @@ def write_report(
                 [
                     _p(_event_when(event), small),
                     _p(event.get("text") or event.get("description") or "", small),
-                    _p(_event_source(event), small),
+                    _p(_event_source(event, titles), small),
                 ]
             )
         story.append(_table(rows, [30 * mm, 80 * mm, 70 * mm]))
