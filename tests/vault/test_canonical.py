@@ -156,8 +156,9 @@ _fast_domain = st.recursive(
     | st.booleans()
     | st.integers(min_value=-(2**53 - 1), max_value=2**53 - 1)
     | st.text(),
-    lambda children: st.lists(children, max_size=5)
-    | st.dictionaries(st.text(max_size=8), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=8), children, max_size=5)
+    ),
     max_leaves=30,
 )
 
