@@ -19,7 +19,7 @@ from testigo.db.models import EvidenceItem, IncidentItem, ItemParent
 from testigo.errors import NotFoundError, UsageError
 from testigo.vault import ledger
 from testigo.vault.blobs import ProgressCallback
-from testigo.vault.ingest import IngestResult, _SniffingReader
+from testigo.vault.ingest import IngestResult, SniffingReader
 from testigo.vault.mediatype import detect_media_type
 from testigo.vault.service import Vault
 
@@ -58,7 +58,7 @@ def store_derived(
     if missing:
         raise NotFoundError(f"the parent item(s) {missing} do not exist")
     stream: BinaryIO = io.BytesIO(content) if isinstance(content, bytes | bytearray) else content
-    reader_stream = _SniffingReader(stream)
+    reader_stream = SniffingReader(stream)
     blob = vault.blobs.put_stream(reader_stream, progress=progress)  # type: ignore[arg-type]
     detected = media_type or detect_media_type(reader_stream.head)
     record = _DerivedRecord(

@@ -144,7 +144,7 @@ def _walk(path: Path) -> Iterator[tuple[Path, str | None, int]]:
         yield path, "is not a regular file", 0
 
 
-class _SniffingReader:
+class SniffingReader:
     """Wraps a stream to keep its first bytes for type detection while it is copied."""
 
     def __init__(self, raw: BinaryIO) -> None:
@@ -199,7 +199,7 @@ def store_stream(
         else:
             with vault.reading() as check:
                 ensure_incident(check, acquired.incident_id)
-    reader = _SniffingReader(stream)
+    reader = SniffingReader(stream)
     blob = vault.blobs.put_stream(
         reader,  # type: ignore[arg-type]
         expected_size=expected_size,

@@ -37,7 +37,7 @@ from testigo.vault.service import Vault
 from testigo.web import access, i18n
 from testigo.web.accounts import Principal
 from testigo.web.deps import ApiUser, VaultDep, check_csrf, get_vault, language
-from testigo.web.pages import PageUser
+from testigo.web.pages import PageUser, page_context
 
 router = APIRouter()
 TEMPLATES = Path(__file__).parent / "templates"
@@ -90,16 +90,7 @@ def render(
     *,
     device: bool = False,
 ) -> HTMLResponse:
-    principal = getattr(request.state, "principal", None) or None
-    data = {
-        "request": request,
-        "user": principal,
-        "csrf": principal.csrf_token if principal else "",
-        "lang": i18n.current_language(),
-        "path": request.url.path,
-        "query": request.url.query,
-        **context,
-    }
+    data = page_context(request, context)
     headers = {"Cache-Control": "no-store"}
     if device:
         headers["Permissions-Policy"] = CAPTURE_PERMISSIONS

@@ -71,14 +71,10 @@ def secure_cookies(request: Request) -> bool:
     return request.url.scheme == "https" or os.environ.get("TESTIGO_SECURE_COOKIES") == "1"
 
 
-def render(
-    request: Request,
-    template: str,
-    context: dict[str, Any],
-    status: int = 200,
-) -> HTMLResponse:
+def page_context(request: Request, context: dict[str, Any]) -> dict[str, Any]:
+    """What every page template gets: the user, the CSRF token, the language, the path."""
     principal = getattr(request.state, "principal", None) or None
-    data = {
+    return {
         "request": request,
         "user": principal,
         "csrf": principal.csrf_token if principal else "",
@@ -87,7 +83,15 @@ def render(
         "query": request.url.query,
         **context,
     }
-    html = env.get_template(template).render(data)
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any],
+    status: int = 200,
+) -> HTMLResponse:
+    html = env.get_template(template).render(page_context(request, context))
     return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
 
 
