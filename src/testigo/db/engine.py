@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+import ast
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from testigo.errors import NotInitializedError, StorageError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -70,6 +71,10 @@ def make_engine(url: str) -> Engine:
 
 
 def alembic_config(url: str) -> Config:
+    # Alembic (and the migration scripts) load only when a schema is created or upgraded: opening
+    # a vault reads the version table directly, which keeps every process small.
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -78,22 +83,52 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest revision (idempotent)."""
+    from alembic import command
+
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "heads")
 
 
-def head_revisions() -> set[str]:
-    """The newest revision of every branch (parts of the schema may evolve independently)."""
-    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
-    return set(script.get_heads())
+@cache
+def head_revisions() -> frozenset[str]:
+    """The newest revision of every branch (parts of the schema may evolve independently).
+
+    Read from the migration files' ``revision`` / ``down_revision`` assignments without importing
+    them (a test checks this against Alembic's own script directory).
+    """
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in sorted((MIGRATIONS_DIR / "versions").glob("*.py")):
+        found: dict[str, Any] = {}
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if (
+                isinstance(node, ast.Assign)
+                and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)
+                and node.targets[0].id in ("revision", "down_revision")
+            ):
+                found[node.targets[0].id] = ast.literal_eval(node.value)
+        if "revision" not in found:
+            continue
+        revisions.add(str(found["revision"]))
+        down = found.get("down_revision")
+        if isinstance(down, str):
+            parents.add(down)
+        elif isinstance(down, (tuple, list)):
+            parents.update(str(d) for d in down)
+    return frozenset(revisions - parents)
 
 
 def current_revisions(engine: Engine) -> set[str]:
     try:
         with engine.connect() as conn:
-            return set(MigrationContext.configure(conn).get_current_heads())
+            if not inspect(conn).has_table("alembic_version"):
+                return set()
+            return {
+                str(row[0]) for row in conn.execute(text("SELECT version_num FROM alembic_version"))
+            }
     except OperationalError as exc:
         raise StorageError(f"cannot open the database: {exc.orig}") from exc
 
