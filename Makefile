@@ -20,8 +20,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) sysdeps
 
-# Debian packages the tests and the app use, installed only when missing (as root).
+# Debian packages the tests and the app use, installed only when missing (as root); the
+# benchmarks also use wrk, a load generator in C that leaves the CPU to the server it measures.
 SYSTEM_PACKAGES := espeak-ng chromium libgl1 libglib2.0-0
+BENCH_PACKAGES := wrk
 sysdeps:
 	@if command -v dpkg >/dev/null 2>&1; then \
 	  missing=""; for pkg in $(SYSTEM_PACKAGES); do \
@@ -62,6 +64,7 @@ run: install
 	$(BIN)/testigo serve --bootstrap --host 127.0.0.1 --port 8000
 
 bench: install
+	@$(MAKE) --no-print-directory sysdeps SYSTEM_PACKAGES="$(SYSTEM_PACKAGES) $(BENCH_PACKAGES)"
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
