@@ -3,7 +3,8 @@
 Every usable frame hash of the new video is compared with every indexed hash by a numpy popcount
 scan (XOR, then count the differing bits); close pairs vote for a time offset between the two
 videos, and the offset most frames agree on is checked frame by frame. The index lives in memory
-and is saved to one ``.npz`` file.
+and is saved to one ``.npz`` file. Adding a new video appends to the packed search arrays (which
+grow by doubling) instead of repacking everything, so a long-lived index stays cheap to extend.
 """
 
 from __future__ import annotations
@@ -72,13 +73,70 @@ class _Entry:
     fps: float
 
 
+class _Packed:
+    """Every usable hash as four uint64 columns, with its video number and time.
+
+    Arrays have spare room at the end (``capacity``); only the first ``size`` rows are real.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.size = 0
+        self.words = np.zeros((4, capacity), dtype=np.uint64)
+        self.owners = np.zeros(capacity, dtype=np.int32)
+        self.times = np.zeros(capacity, dtype=np.float32)
+        self.ids: list[str] = []
+
+    def append(self, video_id: str, entry: _Entry) -> None:
+        usable = entry.quality >= MIN_QUALITY
+        hashes = np.ascontiguousarray(entry.hashes[usable])
+        count = len(hashes)
+        if self.size + count > len(self.owners):
+            self._grow(max(2 * len(self.owners), self.size + count, 1024))
+        end = self.size + count
+        self.words[:, self.size : end] = hashes.view(">u8").astype(np.uint64).T
+        self.owners[self.size : end] = len(self.ids)
+        self.times[self.size : end] = entry.times[usable]
+        self.ids.append(video_id)
+        self.size = end
+
+    def _grow(self, capacity: int) -> None:
+        words = np.zeros((4, capacity), dtype=np.uint64)
+        words[:, : self.size] = self.words[:, : self.size]
+        owners = np.zeros(capacity, dtype=np.int32)
+        owners[: self.size] = self.owners[: self.size]
+        times = np.zeros(capacity, dtype=np.float32)
+        times[: self.size] = self.times[: self.size]
+        self.words, self.owners, self.times = words, owners, times
+
+    def view(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+        return (
+            self.words[:, : self.size],
+            self.owners[: self.size],
+            self.times[: self.size],
+            self.ids,
+        )
+
+
 class MatchIndex:
-    """Fingerprints of indexed videos, searchable for shared footage."""
+    """Fingerprints of indexed videos, searchable for shared footage.
+
+    ``metadata`` is free JSON saved and loaded with the index (a caller's bookkeeping).
+    """
 
     def __init__(self, *, max_distance: int = MATCH_DISTANCE) -> None:
         self.max_distance = max_distance
+        self.metadata: dict[str, Any] = {}
         self._entries: dict[str, _Entry] = {}
-        self._packed: tuple[np.ndarray, np.ndarray, np.ndarray, list[str]] | None = None
+        self._packed: _Packed | None = None
+
+    @property
+    def video_ids(self) -> list[str]:
+        return list(self._entries)
+
+    @property
+    def frames(self) -> int:
+        """How many frame hashes are indexed."""
+        return sum(len(e.times) for e in self._entries.values())
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -90,14 +148,19 @@ class MatchIndex:
         """Index (or re-index) ``video_id``."""
         if not video_id:
             raise MediaError("a video id must not be empty")
-        self._entries[video_id] = _Entry(
+        replaced = video_id in self._entries
+        entry = _Entry(
             times=np.asarray(fingerprint.times, dtype=np.float32),
             hashes=np.asarray(fingerprint.hashes, dtype=np.uint8),
             quality=np.asarray(fingerprint.quality, dtype=np.uint8),
             duration=float(fingerprint.duration),
             fps=float(fingerprint.fps),
         )
-        self._packed = None
+        self._entries[video_id] = entry
+        if replaced:
+            self._packed = None  # its old hashes are somewhere in the middle: pack again
+        elif self._packed is not None:
+            self._packed.append(video_id, entry)
 
     def remove(self, video_id: str) -> None:
         if self._entries.pop(video_id, None) is None:
@@ -109,25 +172,12 @@ class MatchIndex:
     def _pack(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
         """All usable hashes as four uint64 columns, with their video number and time."""
         if self._packed is None:
-            ids = list(self._entries)
-            columns: list[np.ndarray] = []
-            owners: list[np.ndarray] = []
-            times: list[np.ndarray] = []
-            for number, video_id in enumerate(ids):
-                entry = self._entries[video_id]
-                usable = entry.quality >= MIN_QUALITY
-                columns.append(entry.hashes[usable])
-                owners.append(np.full(int(usable.sum()), number, dtype=np.int32))
-                times.append(entry.times[usable])
-            hashes = np.concatenate(columns) if columns else np.zeros((0, 32), np.uint8)
-            words = np.ascontiguousarray(hashes).view(">u8").astype(np.uint64).T.copy()
-            self._packed = (
-                words,
-                np.concatenate(owners) if owners else np.zeros(0, np.int32),
-                np.concatenate(times) if times else np.zeros(0, np.float32),
-                ids,
-            )
-        return self._packed
+            usable = sum(int((e.quality >= MIN_QUALITY).sum()) for e in self._entries.values())
+            packed = _Packed(usable)
+            for video_id, entry in self._entries.items():
+                packed.append(video_id, entry)
+            self._packed = packed
+        return self._packed.view()
 
     def query(
         self, fingerprint: VideoFingerprint, *, exclude: str | None = None
@@ -268,6 +318,7 @@ class MatchIndex:
         meta = {
             "format": _INDEX_FORMAT,
             "max_distance": self.max_distance,
+            "metadata": self.metadata,
             "ids": ids,
             "counts": [len(e.times) for e in entries],
             "durations": [e.duration for e in entries],
@@ -302,6 +353,8 @@ class MatchIndex:
         if meta.get("format") != _INDEX_FORMAT:
             raise MediaError(f"{path}: a match index of an unknown format")
         index = cls(max_distance=int(meta["max_distance"]))
+        extra = meta.get("metadata", {})
+        index.metadata = dict(extra) if isinstance(extra, dict) else {}
         start = 0
         for video_id, count, duration, fps in zip(
             meta["ids"], meta["counts"], meta["durations"], meta["fps"], strict=True
