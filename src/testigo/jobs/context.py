@@ -1,9 +1,12 @@
 """What a step function gets: the job, a way to report progress, and the one commit it makes.
 
-A step computes everything first (the media library returns whole results or raises), stores any
-derived files, and then commits its annotations together with the job's success in one
-transaction. ``check()`` between chunks of work raises if the job was cancelled, lost its lease,
-or the worker is stopping, so an abandoned job never commits anything.
+A step computes everything first (the media library returns whole results or raises) and writes
+the blobs of its derived files (``prepare_derived``: content-addressed, so a blob that no row names
+is harmless). Then one transaction records everything: the derived items and their
+``evidence.derive`` entries, the annotations that name them and their ``annotation.add`` entry,
+and the job's success. A step that fails, is cancelled or whose worker dies before that commit
+leaves no row behind. ``check()`` between chunks of work raises if the job was cancelled, lost its
+lease, or the worker is stopping, so an abandoned job never commits anything.
 """
 
 from __future__ import annotations
@@ -15,18 +18,30 @@ from typing import Any
 
 from testigo.jobs import queue
 from testigo.jobs.results import NewAnnotation, WrittenBatch, write_annotations
+from testigo.vault.derive import PreparedDerived, record_derived
+from testigo.vault.ingest import IngestResult
 from testigo.vault.service import Vault
 
 ANALYSIS_ACTOR = "testigo:analysis"
 
 
+Annotate = Callable[[list[IngestResult]], list[NewAnnotation]]
+
+
 @dataclass
 class StepOutput:
-    """A step's results: annotations, a short JSON summary for the job row, ledger parameters."""
+    """A step's results: annotations, a short JSON summary for the job row, ledger parameters.
+
+    ``derived`` lists derived files whose blobs are written; their items are recorded in the
+    commit's transaction, in order, and ``annotate`` is then given the stored items (with their
+    new ids) to make the annotations that name them.
+    """
 
     annotations: list[NewAnnotation] = field(default_factory=list)
     result: dict[str, Any] = field(default_factory=dict)
     ledger_params: dict[str, Any] = field(default_factory=dict)
+    derived: list[PreparedDerived] = field(default_factory=list)
+    annotate: Annotate | None = None
 
 
 @dataclass
@@ -73,12 +88,16 @@ class StepContext:
             return self.fraction, self.message
 
     def commit(self, output: StepOutput) -> StepOutput:
-        """Store the annotations and mark the job succeeded, all in one transaction."""
+        """Store the derived items, the annotations and the job's success in one transaction."""
         self.check()
         with self.vault.transaction() as session:
+            stored = [record_derived(session, prepared) for prepared in output.derived]
+            annotations = list(output.annotations)
+            if output.annotate is not None:
+                annotations.extend(output.annotate(stored))
             batch = write_annotations(
                 session,
-                output.annotations,
+                annotations,
                 actor=self.actor,
                 params={
                     "step": self.step,

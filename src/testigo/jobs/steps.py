@@ -1,9 +1,10 @@
 """The analysis steps: each reads one item, calls the media library, and stores what it found.
 
-Every step works on a streamed local copy of the item's blob, computes its whole result before
-storing anything (the media library returns whole results or raises), stores files as derived
-items (keyframes, thumbnails, fingerprints, transcripts) and commits its annotations together
-with the job's success. Bad input raises ``RefusedInputError`` or ``MediaError`` with a message
+Every step works on a streamed local copy of the item's blob and computes its whole result before
+storing anything (the media library returns whole results or raises). Files it makes (keyframes,
+thumbnails, fingerprints, transcripts) are written to the blob store first; their derived items,
+the annotations and the job's success are then committed in one transaction, so a step that fails
+halfway leaves no row. Bad input raises ``RefusedInputError`` or ``MediaError`` with a message
 that says what is wrong; the worker records it on the job and moves on.
 """
 
@@ -25,11 +26,12 @@ from testigo.db.models import Acquisition, EvidenceItem
 from testigo.errors import NotFoundError, RefusedInputError
 from testigo.jobs import queue
 from testigo.jobs.context import StepContext, StepOutput
-from testigo.jobs.matchindex import index_lock, index_path, item_hashes, synced_index
+from testigo.jobs.matchindex import index_added, index_lock, item_hashes, synced_index
 from testigo.jobs.results import NewAnnotation
 from testigo.media import MediaError, ProbeResult, extract_keyframes, ocr_image, probe
 from testigo.media.keyframes import jpeg_bytes
-from testigo.vault.derive import store_derived
+from testigo.vault.derive import PreparedDerived, prepare_derived
+from testigo.vault.ingest import IngestResult
 
 THUMBNAIL_SIDE = 320
 FINGERPRINT_MEDIA_TYPE = "application/vnd.testigo.video-fingerprint"
@@ -213,60 +215,82 @@ def keyframes_step(ctx: StepContext) -> StepOutput:
                 ctx.progress(0.1 + 0.6 * min(1.0, keyframe.time / duration), "picking keyframes")
         if not frames:
             raise MediaError(f"{item_label(item)}: no frame could be decoded")
-        # Everything was decoded: only now is anything stored.
-        annotations: list[NewAnnotation] = []
+        # Everything was decoded: only now are the files written (blobs only; the records are
+        # committed together with the annotations).
         derivation_params = {"grid_seconds": grid, "max_frames": max_frames, **_tool_params()}
+        prepared: list[PreparedDerived] = []
         for number, (frame_path, meta) in enumerate(frames):
             ctx.check()
             with frame_path.open("rb") as stream:
-                stored = store_derived(
-                    ctx.vault,
-                    stream,
-                    parents=[item.id],
-                    derivation="keyframe",
-                    params={**derivation_params, "time": meta["time"], "reason": meta["reason"]},
-                    actor=ctx.actor,
-                    media_type="image/jpeg",
-                    details={"time": meta["time"], "source": item.sha256},
+                prepared.append(
+                    prepare_derived(
+                        ctx.vault,
+                        stream,
+                        parents=[item.id],
+                        derivation="keyframe",
+                        params={
+                            **derivation_params,
+                            "time": meta["time"],
+                            "reason": meta["reason"],
+                        },
+                        actor=ctx.actor,
+                        media_type="image/jpeg",
+                        details={"time": meta["time"], "source": item.sha256},
+                    )
                 )
-            annotations.append(
-                NewAnnotation(
-                    item.id,
-                    "keyframe",
-                    {**meta, "sha256": stored.sha256, "derived_item": stored.item_id},
-                    start=meta["time"],
-                    end=meta["time"],
-                )
-            )
             ctx.progress(0.7 + 0.25 * (number + 1) / len(frames), "storing keyframes")
         thumb, width, height = _thumbnail(frames[0][0].read_bytes())
-    stored = store_derived(
-        ctx.vault,
-        thumb,
-        parents=[item.id],
-        derivation="thumbnail",
-        params={"max_side": THUMBNAIL_SIDE, "time": frames[0][1]["time"], **_tool_params()},
-        actor=ctx.actor,
-        media_type="image/jpeg",
-    )
-    annotations.append(
-        NewAnnotation(
-            item.id,
-            "thumbnail",
-            {
-                "sha256": stored.sha256,
-                "derived_item": stored.item_id,
-                "width": width,
-                "height": height,
-            },
-            start=frames[0][1]["time"],
-            end=frames[0][1]["time"],
+    first = frames[0][1]["time"]
+    prepared.append(
+        prepare_derived(
+            ctx.vault,
+            thumb,
+            parents=[item.id],
+            derivation="thumbnail",
+            params={"max_side": THUMBNAIL_SIDE, "time": first, **_tool_params()},
+            actor=ctx.actor,
+            media_type="image/jpeg",
         )
     )
+    metas = [meta for _, meta in frames]
+
+    def annotate(stored: list[IngestResult]) -> list[NewAnnotation]:
+        *keyframes, thumbnail = stored
+        notes = [
+            NewAnnotation(
+                item.id,
+                "keyframe",
+                {**meta, "sha256": kept.sha256, "derived_item": kept.item_id},
+                start=meta["time"],
+                end=meta["time"],
+            )
+            for meta, kept in zip(metas, keyframes, strict=True)
+        ]
+        notes.append(_thumbnail_annotation(item.id, thumbnail, width, height, first))
+        return notes
+
     return StepOutput(
-        annotations=annotations,
-        result={"keyframes": len(frames), "thumbnail": stored.sha256},
+        result={"keyframes": len(frames), "thumbnail": prepared[-1].sha256},
         ledger_params=derivation_params,
+        derived=prepared,
+        annotate=annotate,
+    )
+
+
+def _thumbnail_annotation(
+    item_id: int, stored: IngestResult, width: int, height: int, time: float | None
+) -> NewAnnotation:
+    return NewAnnotation(
+        item_id,
+        "thumbnail",
+        {
+            "sha256": stored.sha256,
+            "derived_item": stored.item_id,
+            "width": width,
+            "height": height,
+        },
+        start=time,
+        end=time,
     )
 
 
@@ -277,7 +301,7 @@ def _image_thumbnail(ctx: StepContext, item: ItemInfo, path: Path) -> StepOutput
         raise RefusedInputError(f"{item_label(item)} is not a readable image") from error
     except (OSError, SyntaxError, ValueError) as error:
         raise MediaError(f"{item_label(item)}: the image is truncated or corrupt") from error
-    stored = store_derived(
+    prepared = prepare_derived(
         ctx.vault,
         thumb,
         parents=[item.id],
@@ -287,19 +311,9 @@ def _image_thumbnail(ctx: StepContext, item: ItemInfo, path: Path) -> StepOutput
         media_type="image/jpeg",
     )
     return StepOutput(
-        annotations=[
-            NewAnnotation(
-                item.id,
-                "thumbnail",
-                {
-                    "sha256": stored.sha256,
-                    "derived_item": stored.item_id,
-                    "width": width,
-                    "height": height,
-                },
-            )
-        ],
-        result={"keyframes": 0, "thumbnail": stored.sha256},
+        result={"keyframes": 0, "thumbnail": prepared.sha256},
+        derived=[prepared],
+        annotate=lambda stored: [_thumbnail_annotation(item.id, stored[0], width, height, None)],
     )
 
 
@@ -323,7 +337,7 @@ def fingerprint_step(ctx: StepContext) -> StepOutput:
             ctx.progress(0.1 + 0.7 * min(1.0, sample.time / duration), "fingerprinting")
         fingerprint = builder.build(info.duration)
     params = {"fps": fps, "format": 1, **_tool_params()}
-    stored = store_derived(
+    prepared = prepare_derived(
         ctx.vault,
         fingerprint.to_bytes(),
         parents=[item.id],
@@ -337,20 +351,7 @@ def fingerprint_step(ctx: StepContext) -> StepOutput:
         index = synced_index(ctx.vault)
         matches = index.query(fingerprint, exclude=str(item.id))
         others = item_hashes(ctx.vault, [int(m.video_id) for m in matches])
-        annotations = [
-            NewAnnotation(
-                item.id,
-                "fingerprint",
-                {
-                    "sha256": stored.sha256,
-                    "derived_item": stored.item_id,
-                    "frames": len(fingerprint),
-                    "fps": fps,
-                },
-                start=0.0,
-                end=round(fingerprint.duration, 3),
-            )
-        ]
+        notes: list[NewAnnotation] = []
         for match in matches:
             other = int(match.video_id)
             common = {
@@ -361,7 +362,7 @@ def fingerprint_step(ctx: StepContext) -> StepOutput:
                 "score": match.score,
                 "median_distance": match.median_distance,
             }
-            annotations.append(
+            notes.append(
                 NewAnnotation(
                     item.id,
                     "match",
@@ -379,7 +380,7 @@ def fingerprint_step(ctx: StepContext) -> StepOutput:
                     end=match.query_end,
                 )
             )
-            annotations.append(
+            notes.append(
                 NewAnnotation(
                     other,
                     "match",
@@ -398,21 +399,37 @@ def fingerprint_step(ctx: StepContext) -> StepOutput:
                     end=match.match_end,
                 )
             )
+
+        def annotate(stored: list[IngestResult]) -> list[NewAnnotation]:
+            header = NewAnnotation(
+                item.id,
+                "fingerprint",
+                {
+                    "sha256": stored[0].sha256,
+                    "derived_item": stored[0].item_id,
+                    "frames": len(fingerprint),
+                    "fps": fps,
+                },
+                start=0.0,
+                end=round(fingerprint.duration, 3),
+            )
+            return [header, *notes]
+
         output = StepOutput(
-            annotations=annotations,
             result={
-                "fingerprint": stored.sha256,
+                "fingerprint": prepared.sha256,
                 "frames": len(fingerprint),
                 "matches": [
                     {"item": int(m.video_id), "relationship": m.relationship} for m in matches
                 ],
             },
             ledger_params=params,
+            derived=[prepared],
+            annotate=annotate,
         )
         ctx.commit(output)
-        # Committed: the vault now names this fingerprint, so the index may include it.
-        index.add(str(item.id), fingerprint)
-        index.save(index_path(ctx.vault))
+        # Committed: the vault now names this fingerprint, so the index may hold it.
+        index_added(ctx.vault, item.id, prepared.sha256, fingerprint)
     return output
 
 

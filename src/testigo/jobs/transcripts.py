@@ -21,7 +21,7 @@ from testigo.jobs.models import Annotation
 from testigo.jobs.results import NewAnnotation, annotations_for, write_annotations
 from testigo.media import Transcript, parse_captions
 from testigo.vault import ledger
-from testigo.vault.derive import store_derived
+from testigo.vault.derive import prepare_derived, record_derived
 from testigo.vault.service import Vault
 
 TRANSCRIPT_MEDIA_TYPE = "application/vnd.testigo.transcript+json"
@@ -110,36 +110,54 @@ def store_transcript(
     *,
     source: tuple[int, str] | None,
 ) -> StepOutput:
-    """The job's output for a transcript; a machine transcript is stored as a derived file."""
-    if source is None:
-        body = json.dumps(transcript.to_dict(), ensure_ascii=False, sort_keys=True).encode()
-        stored = store_derived(
-            ctx.vault,
-            body,
-            parents=[item_id],
-            derivation="transcript",
-            params={
-                "engine": transcript.engine,
-                "model": transcript.model,
-                "language": transcript.language,
-            },
-            actor=ctx.actor,
-            media_type=TRANSCRIPT_MEDIA_TYPE,
+    """The job's output for a transcript; a machine transcript is kept as a derived file.
+
+    The file's blob is written now; its item is recorded with the annotations, at the commit.
+    """
+    result = {
+        "lines": len(transcript.segments),
+        "engine": transcript.engine,
+        "model": transcript.model,
+    }
+    ledger_params = {"engine": transcript.engine, "model": transcript.model}
+    if source is not None:
+        transcript_item, sha256 = source
+        return StepOutput(
+            annotations=transcript_annotations(
+                item_id,
+                transcript,
+                transcript_item=transcript_item,
+                sha256=sha256,
+                origin="captions",
+            ),
+            result={**result, "transcript": sha256},
+            ledger_params=ledger_params,
         )
-        transcript_item, sha256, origin = stored.item_id, stored.sha256, "machine"
-    else:
-        (transcript_item, sha256), origin = source, "captions"
-    return StepOutput(
-        annotations=transcript_annotations(
-            item_id, transcript, transcript_item=transcript_item, sha256=sha256, origin=origin
-        ),
-        result={
-            "lines": len(transcript.segments),
+    body = json.dumps(transcript.to_dict(), ensure_ascii=False, sort_keys=True).encode()
+    prepared = prepare_derived(
+        ctx.vault,
+        body,
+        parents=[item_id],
+        derivation="transcript",
+        params={
             "engine": transcript.engine,
             "model": transcript.model,
-            "transcript": sha256,
+            "language": transcript.language,
         },
-        ledger_params={"engine": transcript.engine, "model": transcript.model},
+        actor=ctx.actor,
+        media_type=TRANSCRIPT_MEDIA_TYPE,
+    )
+    return StepOutput(
+        result={**result, "transcript": prepared.sha256},
+        ledger_params=ledger_params,
+        derived=[prepared],
+        annotate=lambda stored: transcript_annotations(
+            item_id,
+            transcript,
+            transcript_item=stored[0].item_id,
+            sha256=stored[0].sha256,
+            origin="machine",
+        ),
     )
 
 
@@ -149,11 +167,12 @@ def import_captions(
     """Keep a caption file (SRT or WebVTT) with the item and import it as a transcript.
 
     Refused whole if the file is not captions; otherwise the file itself is stored as a derived
-    item of the media it captions and its cues become transcript lines, ledgered together.
+    item of the media it captions and its cues become transcript lines, ledgered together in one
+    transaction.
     """
     transcript = parse_captions(data, filename)
     suffix = PurePath(filename).suffix.lower()
-    stored = store_derived(
+    prepared = prepare_derived(
         vault,
         data,
         parents=[item_id],
@@ -164,13 +183,17 @@ def import_captions(
         kind="captions",
         details={"filename": filename},
     )
-    annotations = transcript_annotations(
-        item_id, transcript, transcript_item=stored.item_id, sha256=stored.sha256, origin="captions"
-    )
     with vault.transaction() as session:
+        stored = record_derived(session, prepared)
         batch = write_annotations(
             session,
-            annotations,
+            transcript_annotations(
+                item_id,
+                transcript,
+                transcript_item=stored.item_id,
+                sha256=stored.sha256,
+                origin="captions",
+            ),
             actor=actor,
             params={"step": "captions", "item_id": item_id, "filename": filename},
         )

@@ -3,6 +3,10 @@
 Originals are never changed; anything computed from them is stored as a new content-addressed
 item, with an ``evidence.derive`` ledger entry that records the parents' hashes and the exact
 parameters of the derivation, so anyone can see (and redo) how it was made.
+
+``store_derived`` does it all at once. A caller that must keep several results all or nothing (an
+analysis step) calls ``prepare_derived`` for each file first, which only writes its blob, and then
+``record_derived`` for each inside the one transaction that also stores everything else.
 """
 
 from __future__ import annotations
@@ -45,38 +49,108 @@ def store_derived(
     Derived items join the incidents their parents belong to. With ``session`` the records join
     the caller's transaction.
     """
+    prepared = prepare_derived(
+        vault,
+        content,
+        parents=parents,
+        derivation=derivation,
+        params=params,
+        actor=actor,
+        media_type=media_type,
+        kind=kind,
+        details=details,
+        progress=progress,
+        session=session,
+    )
+    if session is not None:
+        return record_derived(session, prepared)
+    with vault.transaction() as own:
+        return record_derived(own, prepared)
+
+
+@dataclass(frozen=True)
+class PreparedDerived:
+    """A derived file whose blob is stored but whose item and ledger entry are not written yet.
+
+    Blobs are content-addressed, so one that no row names is harmless (and reused by the next
+    store of the same bytes); ``record_derived`` writes the records in the caller's transaction.
+    """
+
+    sha256: str
+    size: int
+    media_type: str
+    parents: tuple[int, ...]
+    derivation: str
+    params: dict[str, Any]
+    actor: str
+    kind: str
+    details: dict[str, Any]
+
+
+def prepare_derived(
+    vault: Vault,
+    content: bytes | BinaryIO,
+    *,
+    parents: Sequence[int],
+    derivation: str,
+    params: Mapping[str, Any],
+    actor: str,
+    media_type: str | None = None,
+    kind: str = "derived",
+    details: Mapping[str, Any] | None = None,
+    progress: ProgressCallback | None = None,
+    session: Session | None = None,
+) -> PreparedDerived:
+    """Write the blob of a derived file, and nothing else (see ``record_derived``)."""
     if not parents:
         raise UsageError("a derived item must name at least one parent")
     if not derivation or len(derivation) > 64:
         raise UsageError("a derivation needs a name of at most 64 characters")
     if session is None:
         with vault.reading() as reader:
-            parent_rows = _parents(reader, parents)
+            found = set(_parents(reader, parents))
     else:
-        parent_rows = _parents(session, parents)
-    missing = [p for p in parents if p not in parent_rows]
+        found = set(_parents(session, parents))
+    missing = [p for p in parents if p not in found]
     if missing:
         raise NotFoundError(f"the parent item(s) {missing} do not exist")
     stream: BinaryIO = io.BytesIO(content) if isinstance(content, bytes | bytearray) else content
     reader_stream = SniffingReader(stream)
     blob = vault.blobs.put_stream(reader_stream, progress=progress)  # type: ignore[arg-type]
-    detected = media_type or detect_media_type(reader_stream.head)
-    record = _DerivedRecord(
-        blob.sha256,
-        blob.size,
-        detected,
-        [parent_rows[p].sha256 for p in parents],
-        list(dict.fromkeys(parents)),
-        derivation,
-        dict(params),
-        actor,
-        kind,
-        dict(details) if details else {},
+    return PreparedDerived(
+        sha256=blob.sha256,
+        size=blob.size,
+        media_type=media_type or detect_media_type(reader_stream.head),
+        parents=tuple(dict.fromkeys(parents)),
+        derivation=derivation,
+        params=dict(params),
+        actor=actor,
+        kind=kind,
+        details=dict(details) if details else {},
     )
-    if session is not None:
-        return _record_derived(session, record)
-    with vault.transaction() as own:
-        return _record_derived(own, record)
+
+
+def record_derived(session: Session, prepared: PreparedDerived) -> IngestResult:
+    """Write the item, its parents and its ``evidence.derive`` entry in the caller's transaction."""
+    parent_rows = _parents(session, prepared.parents)
+    missing = [p for p in prepared.parents if p not in parent_rows]
+    if missing:
+        raise NotFoundError(f"the parent item(s) {missing} do not exist")
+    return _record_derived(
+        session,
+        _DerivedRecord(
+            prepared.sha256,
+            prepared.size,
+            prepared.media_type,
+            [parent_rows[p].sha256 for p in prepared.parents],
+            list(prepared.parents),
+            prepared.derivation,
+            prepared.params,
+            prepared.actor,
+            prepared.kind,
+            prepared.details,
+        ),
+    )
 
 
 @dataclass(frozen=True)
