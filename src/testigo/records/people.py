@@ -289,8 +289,10 @@ def create_person(
     description: str | None = None,
     age: int | None = None,
     sensitivity: str | None = None,
+    reason: str | None = None,
 ) -> dict[str, Any]:
-    """Add a person to an incident by hand (a witness the articles do not name)."""
+    """Add a person to an incident by hand (a witness the articles do not name); ``reason``,
+    when given, is ledgered beside the new record (``record.reason``)."""
     checked = check(Role, role, "role")
     level = check(Sensitivity, sensitivity, "sensitivity") if sensitivity else None
     if not (name or description):
@@ -321,6 +323,14 @@ def create_person(
             role=checked,
             citation=Citation(),
         )
+        if reason and reason.strip():
+            journal.later(
+                lambda: (
+                    "record.reason",
+                    [f"incident:{incident_id}", f"person:{person.id}"],
+                    {"reason": reason.strip()},
+                )
+            )
         journal.append(session)
         return person_dict(session, person)
 

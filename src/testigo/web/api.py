@@ -73,6 +73,43 @@ class LegalActionCreate(BaseModel):
     reason: str
 
 
+class PersonPatch(BaseModel):
+    """Fields left out stay as they are; ``null`` clears an optional field."""
+
+    reason: str = Field(description="Why the change is made; kept in the ledger")
+    name: str | None = None
+    description: str | None = None
+    age: int | None = Field(default=None, ge=0, le=130)
+    sensitivity: str | None = Field(default=None, description="public, restricted, protected")
+    role: str | None = Field(default=None, description="The person's part in this incident")
+
+
+class EventPatch(BaseModel):
+    """Fields left out stay as they are; ``null`` clears an optional field."""
+
+    reason: str = Field(description="Why the change is made; kept in the ledger")
+    kind: str | None = None
+    description: str | None = None
+    occurred_on: str | None = Field(default=None, description="YYYY-MM-DD, YYYY-MM or YYYY")
+    clock_time: str | None = Field(default=None, description="HH:MM")
+    time_precision: str | None = None
+    media_offset: float | None = Field(default=None, description="Seconds into the recording")
+    sequence: int | None = Field(default=None, description="Position in the timeline")
+
+
+class LegalActionPatch(BaseModel):
+    """Fields left out stay as they are; ``null`` clears an optional field."""
+
+    reason: str = Field(description="Why the change is made; kept in the ledger")
+    kind: str | None = None
+    description: str | None = None
+    form: str | None = Field(default=None, description="The form number, e.g. I-205")
+    issued_on: str | None = Field(default=None, description="YYYY-MM-DD, YYYY-MM or YYYY")
+    date_precision: str | None = None
+    issuer: str | None = Field(default=None, description="Who issued it, as worded")
+    shown_to_subject: bool | None = Field(default=None, description="null: not stated")
+
+
 class ArticleImport(BaseModel):
     incident_id: int | None = None
     text: str | None = None
@@ -267,6 +304,34 @@ def create_legal_action(
     return {"id": action_id}
 
 
+@router.patch("/incidents/{incident_id}/people/{person_id}", tags=["records"])
+def patch_person(
+    incident_id: int, person_id: int, body: PersonPatch, user: ApiUser, vault: VaultDep
+) -> dict[str, Any]:
+    """Investigator or higher; each changed field is a `person.edit` ledger entry."""
+    changes = body.model_dump(exclude_unset=True, exclude={"reason"})
+    return editing.edit_person(vault, user, incident_id, person_id, changes, body.reason).to_dict()
+
+
+@router.patch("/incidents/{incident_id}/events/{event_id}", tags=["records"])
+def patch_event(
+    incident_id: int, event_id: int, body: EventPatch, user: ApiUser, vault: VaultDep
+) -> dict[str, Any]:
+    """Investigator or higher; each changed field is an `event.edit` ledger entry."""
+    changes = body.model_dump(exclude_unset=True, exclude={"reason"})
+    return editing.edit_event(vault, user, incident_id, event_id, changes, body.reason).to_dict()
+
+
+@router.patch("/incidents/{incident_id}/legal-actions/{action_id}", tags=["records"])
+def patch_legal_action(
+    incident_id: int, action_id: int, body: LegalActionPatch, user: ApiUser, vault: VaultDep
+) -> dict[str, Any]:
+    """Investigator or higher; each changed field is a `legal_action.edit` ledger entry."""
+    changes = body.model_dump(exclude_unset=True, exclude={"reason"})
+    result = editing.edit_legal_action(vault, user, incident_id, action_id, changes, body.reason)
+    return result.to_dict()
+
+
 @router.post("/incidents/{incident_id}/witness-accounts", status_code=201, tags=["evidence"])
 def create_witness_account(
     incident_id: int, body: WitnessAccount, user: ApiUser, vault: VaultDep
@@ -397,6 +462,21 @@ def latest_checkpoint(user: ApiUser, vault: VaultDep) -> dict[str, Any]:
     if row is None:
         row = vault.checkpoint()
     return {"checkpoint": checkpoint_dict(row), "verifier_key": vault.signing_key().vkey}
+
+
+@router.get("/consistency", tags=["ledger"])
+def consistency_proof(
+    user: ApiUser,
+    vault: VaultDep,
+    old_size: Annotated[int, Query(ge=0)],
+    new_size: Annotated[int, Query(ge=0)],
+) -> dict[str, Any]:
+    """RFC 9162 consistency proof between two tree sizes: the hashes that show the tree of
+    `new_size` entries extends the tree of `old_size` entries without changing it. A reader
+    checks it against roots it got from signed checkpoints, never against the server's word."""
+    with vault.reading() as session:
+        proof = ledger.prove_consistency(session, old_size, new_size)
+    return {"old_size": old_size, "new_size": new_size, "proof": [h.hex() for h in proof]}
 
 
 @router.post("/uploads", status_code=201, tags=["uploads"])

@@ -133,7 +133,7 @@ async def _keep_index_fresh(vault: Vault) -> None:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    from testigo.web import api, capture_routes, pages
+    from testigo.web import api, capture_routes, pages, record_pages
     from testigo.web.search import sync_index
 
     settings = settings or load_settings()
@@ -196,6 +196,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(record_pages.router)
     app.include_router(public_routes.router)
     app.include_router(capture_routes.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -12,7 +12,9 @@ from typing import Any
 from sqlalchemy import func, select
 
 from testigo.errors import RefusedInputError, UsageError
+from testigo.records import edits as record_edits
 from testigo.records import incidents as record_incidents
+from testigo.records.edits import EditResult
 from testigo.records.models import Event
 from testigo.vault.service import Vault
 from testigo.web import access
@@ -188,7 +190,7 @@ def add_person(
     from testigo.records.people import create_person
 
     access.require_role(principal, "investigator")
-    _reason(reason)
+    why = _reason(reason)
     with vault.reading() as session:
         access.check_incident(session, principal, incident_id)
     result = create_person(
@@ -199,6 +201,7 @@ def add_person(
         actor=principal.actor,
         description=(description or "").strip() or None,
         age=age,
+        reason=why,
     )
     reindex(vault, incident_id)
     return int(result.get("id", 0))
@@ -248,6 +251,62 @@ def add_legal_action(
         action_id = row.id
     reindex(vault, incident_id)
     return action_id
+
+
+def _check_edit(vault: Vault, principal: Principal, incident_id: int, reason: str | None) -> str:
+    """Investigators edit records, in incidents they may see; every edit has a reason."""
+    access.require_role(principal, "investigator")
+    why = _reason(reason)
+    with vault.reading() as session:
+        access.check_incident(session, principal, incident_id)
+    return why
+
+
+def edit_person(
+    vault: Vault,
+    principal: Principal,
+    incident_id: int,
+    person_id: int,
+    changes: dict[str, Any],
+    reason: str | None,
+) -> EditResult:
+    """Change a person's fields; people are not in the search index, so it stays as it is."""
+    why = _check_edit(vault, principal, incident_id, reason)
+    return record_edits.edit_person(
+        vault, incident_id, person_id, changes, reason=why, actor=principal.actor
+    )
+
+
+def edit_event(
+    vault: Vault,
+    principal: Principal,
+    incident_id: int,
+    event_id: int,
+    changes: dict[str, Any],
+    reason: str | None,
+) -> EditResult:
+    """Change an event's fields; its kind and description are indexed, so reindex."""
+    why = _check_edit(vault, principal, incident_id, reason)
+    result = record_edits.edit_event(
+        vault, incident_id, event_id, changes, reason=why, actor=principal.actor
+    )
+    if result.changed:
+        reindex(vault, incident_id)
+    return result
+
+
+def edit_legal_action(
+    vault: Vault,
+    principal: Principal,
+    incident_id: int,
+    action_id: int,
+    changes: dict[str, Any],
+    reason: str | None,
+) -> EditResult:
+    why = _check_edit(vault, principal, incident_id, reason)
+    return record_edits.edit_legal_action(
+        vault, incident_id, action_id, changes, reason=why, actor=principal.actor
+    )
 
 
 def import_article(

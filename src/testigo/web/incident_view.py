@@ -309,8 +309,11 @@ def incident_detail(
     orgs = _org_names(session, org_ids)
     can_see_protected = principal.at_least("investigator")
 
+    def hidden(person: Person) -> bool:
+        return person.minor or person.sensitivity == "protected"
+
     def person_name(person: Person) -> str:
-        if (person.minor or person.sensitivity == "protected") and not can_see_protected:
+        if hidden(person) and not can_see_protected:
             return person.description or "(protected)"
         return person.name or person.description or "(unnamed)"
 
@@ -325,6 +328,7 @@ def incident_detail(
                 "description": event.description,
                 "occurred_on": event.occurred_on,
                 "clock_time": event.clock_time,
+                "time_precision": event.time_precision,
                 "media_offset": event.media_offset,
                 "media_clock": _clock(event.media_offset),
                 "person": person_name(person_by_id[event.person_id])
@@ -408,6 +412,10 @@ def incident_detail(
             {
                 "id": person.id,
                 "name": person_name(person),
+                # The stored values, for the edit forms (investigators see protected names).
+                "recorded_name": person.name if can_see_protected or not hidden(person) else None,
+                "description": person.description,
+                "sensitivity": person.sensitivity,
                 "role": role.role,
                 "title": role.title,
                 "age": person.age if can_see_protected or not person.minor else None,
@@ -424,6 +432,7 @@ def incident_detail(
                 "kind": action.kind,
                 "form": action.form,
                 "issued_on": action.issued_on,
+                "date_precision": action.date_precision,
                 "issuer": action.issuer_wording,
                 "shown_to_subject": action.shown_to_subject,
                 "description": action.description,

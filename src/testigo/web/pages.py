@@ -24,6 +24,8 @@ from testigo.records.vocab import (
     IncidentStatus,
     LegalActionKind,
     PersonRole,
+    Sensitivity,
+    TimePrecision,
 )
 from testigo.web import access, accounts, charts, editing, evidence, i18n, search
 from testigo.web.api import content_response, incident_json, search_query
@@ -321,6 +323,8 @@ def incident_page(
             "event_kinds": [k.value for k in EventKind],
             "legal_kinds": [k.value for k in LegalActionKind],
             "person_roles": [r.value for r in PersonRole],
+            "sensitivities": [v.value for v in Sensitivity],
+            "time_precisions": [v.value for v in TimePrecision],
         },
     )
 
