@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -192,42 +192,79 @@ def faces_command(
 @c2pa_app.command("show")
 def c2pa_show(
     target: Annotated[str, typer.Argument(help="A file, or an item id / SHA-256 in the vault.")],
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Read the item's file again, not the stored summary.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
-    """Read and check the C2PA manifest a file carries (nothing is stored)."""
-    from testigo.cli import emit_json, out, vault_session
+    """Show the C2PA Content Credentials of a file or item: signer, actions, ingredients, validity.
+
+    For an item, the summary the `c2pa` analysis step stored at ingest; a file (or an item not
+    read yet, or with --fresh) is read and checked now. Nothing is stored.
+    """
+    from testigo.cli import emit_json, vault_session
     from testigo.config import load_settings
-    from testigo.protect.c2pa_sign import read_c2pa
-    from testigo.protect.service import read_item_c2pa
+    from testigo.protect.c2pa_step import read_file_summary
+    from testigo.protect.service import item_c2pa_summary
 
     path = Path(target)
     if path.is_file():
-        info = read_c2pa(path, load_settings())
+        summary = {**read_file_summary(path, load_settings(), media_type=None), "source": "file"}
     else:
         item_id = _item_id(target)
         with vault_session() as vault:
-            info = read_item_c2pa(vault, item_id)
+            summary = item_c2pa_summary(vault, item_id, fresh=fresh)
     if as_json:
-        emit_json(info)
+        emit_json(summary)
         return
-    if info is None:
-        out.print("No C2PA manifest.")
+    _print_c2pa(summary)
+
+
+def _print_c2pa(summary: dict[str, Any]) -> None:
+    from rich.markup import escape
+
+    from testigo.cli import out
+
+    if not summary.get("present"):
+        out.print("No C2PA manifest (no Content Credentials).")
         return
-    out.print(f"C2PA manifest {info['active_manifest']}: [bold]{info['validation_state']}[/bold]")
-    sig = info["signature"]
-    out.print(f"  signed by: {sig.get('common_name')} ({sig.get('issuer')}), {sig.get('alg')}")
-    if info["trust_note"]:
-        out.print(f"  note: {info['trust_note']}")
-    for ingredient in info["ingredients"]:
+    status = summary.get("status")
+    colour = {"trusted": "green", "valid": "yellow"}.get(str(status), "red")
+    label = escape(str(summary.get("active_manifest") or ""))
+    out.print(f"C2PA manifest {label}: [bold {colour}]{escape(str(status))}[/bold {colour}]")
+    if summary.get("read_at"):
+        out.print(f"  read at ingest: {summary['read_at']} (ledger entry {summary['ledger_seq']})")
+    if summary.get("reason"):
+        out.print(f"  why: {escape(str(summary['reason']))}")
+    if summary.get("remote_url"):
+        out.print(f"  manifest kept at: {escape(str(summary['remote_url']))} (not fetched)")
+    signer = summary.get("signer") or {}
+    if signer.get("common_name") or signer.get("issuer"):
         out.print(
-            f"  ingredient: {ingredient.get('title')} [{ingredient.get('relationship')}] "
-            f"{ingredient.get('description') or ''}"
+            f"  signed by: {escape(str(signer.get('common_name')))} "
+            f"({escape(str(signer.get('issuer')))}), {escape(str(signer.get('alg')))}"
+            + (f", at {escape(str(summary['signed_at']))}" if summary.get("signed_at") else "")
         )
-    for action in info["actions"]:
-        description = (action.get("parameters") or {}).get("description", "")
-        out.print(f"  action: {action.get('action')} {description}")
-    for failure in info["validation_failures"]:
-        out.print(f"  [red]✗[/red] {failure}")
+    if summary.get("claim_generator"):
+        out.print(f"  made with: {escape(str(summary['claim_generator']))}")
+    if summary.get("trust_note"):
+        out.print(f"  note: {escape(str(summary['trust_note']))}")
+    for action in summary.get("actions") or []:
+        out.print(
+            f"  action: {escape(str(action.get('action')))} "
+            f"{escape(str(action.get('description') or ''))}"
+        )
+    for ingredient in summary.get("ingredients") or []:
+        linked = f" = item {ingredient['item_id']}" if ingredient.get("item_id") else ""
+        out.print(
+            f"  ingredient: {escape(str(ingredient.get('title')))} "
+            f"[{escape(str(ingredient.get('relationship')))}]{linked}"
+        )
+    for failure in summary.get("failures") or []:
+        out.print(
+            f"  [red]✗[/red] {escape(str(failure.get('code')))}: "
+            f"{escape(str(failure.get('explanation') or ''))}"
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -34,12 +34,13 @@ def _jobs(vault: Vault, item_id: int) -> dict[str, Job]:
 def test_ingest_queues_the_steps_suited_to_each_media_type(
     vault: Vault, media: dict[str, Path]
 ) -> None:
+    # Each media step, plus reading the Content Credentials (C2PA) these formats can carry.
     video = ingest(vault, media["video"])
-    assert set(_jobs(vault, video.item_id)) == set(queue.VIDEO_STEPS)
+    assert set(_jobs(vault, video.item_id)) == {*queue.VIDEO_STEPS, "c2pa"}
     audio = ingest(vault, media["audio"])
-    assert set(_jobs(vault, audio.item_id)) == set(queue.AUDIO_STEPS)
+    assert set(_jobs(vault, audio.item_id)) == {*queue.AUDIO_STEPS, "c2pa"}
     image = ingest(vault, media["image"])
-    assert set(_jobs(vault, image.item_id)) == set(queue.IMAGE_STEPS)
+    assert set(_jobs(vault, image.item_id)) == {*queue.IMAGE_STEPS, "c2pa"}
     text = ingest(vault, media["text"])
     assert _jobs(vault, text.item_id) == {}
     before = len(queue.list_jobs(vault))

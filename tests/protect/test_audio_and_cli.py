@@ -130,7 +130,7 @@ def test_cli_faces_redact_and_c2pa_show(
     assert shown["trusted"] and shown["ingredients"][0]["relationship"] == "parentOf"
 
     code, out, _ = run_main("c2pa", "show", str(face_clip.path), "--json")
-    assert code == 0 and _json(out) is None
+    assert code == 0 and _json(out)["present"] is False and _json(out)["status"] == "none"
 
     code, out, _ = run_main("redact", str(item), "--faces", "none", "--box", "0,0,16,16")
     assert code == 0 and "Redacted copy stored as item" in out

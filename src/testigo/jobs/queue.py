@@ -38,8 +38,10 @@ VIDEO_STEPS = ("probe", "keyframes", "fingerprint", "speech", "transcript", "ocr
 AUDIO_STEPS = ("probe", "speech", "transcript")
 IMAGE_STEPS = ("probe", "keyframes", "ocr")
 UNKNOWN_STEPS = ("probe",)
+# Content Credentials: for every type that can carry a C2PA manifest (protect.c2pa_formats).
+CREDENTIAL_STEPS = ("c2pa",)
 # Every step the queue accepts; ``steps.register_step`` adds to it.
-STEP_NAMES: set[str] = {*VIDEO_STEPS, "captions", "redact"}
+STEP_NAMES: set[str] = {*VIDEO_STEPS, *CREDENTIAL_STEPS, "captions", "redact"}
 ACTIVE_STATUSES = ("queued", "running", "succeeded")
 
 
@@ -65,7 +67,17 @@ def now_stamp(seconds_from_now: float = 0.0) -> str:
 
 
 def steps_for_media_type(media_type: str) -> tuple[str, ...]:
-    """The analysis an item of this type gets on ingest; files that are not media get none."""
+    """The analysis an item of this type gets on ingest: the media steps, and after ``probe`` the
+    reading of its Content Credentials where the type can carry them (PDFs too)."""
+    from testigo.protect.c2pa_formats import reads_c2pa
+
+    steps = _media_steps(media_type)
+    if not reads_c2pa(media_type):
+        return steps
+    return steps[:1] + CREDENTIAL_STEPS + steps[1:]
+
+
+def _media_steps(media_type: str) -> tuple[str, ...]:
     major = media_type.split("/", 1)[0]
     if major == "video":
         return VIDEO_STEPS

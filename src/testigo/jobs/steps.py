@@ -620,3 +620,13 @@ def redact_step(ctx: StepContext) -> StepOutput:
 
 
 register_step("redact", redact_step, "a redacted, signed copy (faces, boxes, sound, metadata)")
+
+
+def c2pa_step(ctx: StepContext) -> StepOutput:
+    """The Content Credentials (C2PA) a file carries, read and checked (protect.c2pa_step)."""
+    from testigo.protect.c2pa_step import c2pa_step as run
+
+    return run(ctx)
+
+
+register_step("c2pa", c2pa_step, "Content Credentials (C2PA): signer, actions, ingredients")

