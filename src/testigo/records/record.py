@@ -305,4 +305,16 @@ def incident_record(vault: Vault, incident_id: int) -> dict[str, Any]:
             "timeline": timeline_section(session, texts, incident_id),
             "quotes": quotes_section(session, texts, incident_id),
             "claims": claims_section(session, texts, incident_id),
+            "content_credentials": credentials_section(session, items),
         }
+
+
+def credentials_section(session: Session, items: list[int]) -> list[dict[str, Any]]:
+    """The Content Credentials (C2PA) of the incident's items that were read: one summary each,
+    citing the ``annotation.add`` ledger entry that recorded it."""
+    from testigo.protect.c2pa_step import credentials_by_item
+
+    return [
+        {"item": item_id, **summary}
+        for item_id, summary in credentials_by_item(session, items).items()
+    ]

@@ -19,6 +19,7 @@ from sqlalchemy import bindparam, select
 
 from testigo.db.models import Acquisition, EvidenceItem
 from testigo.errors import NotFoundError, RefusedInputError, TestigoError
+from testigo.protect.c2pa_step import item_credentials
 from testigo.vault import ledger
 from testigo.vault.ingest import IngestResult, store_stream
 from testigo.vault.proofs import checkpoint_dict, prove_entries
@@ -79,6 +80,7 @@ def get_item(vault: Vault, principal: Principal, item_id: int, *, action: str) -
         acquisitions = list(session.execute(_ACQUISITIONS, {"item": item_id}).all())
         incidents = list(session.info.get(("item_incidents", item_id), []))
         data = item_dict(item, acquisitions)
+        data["c2pa"] = item_credentials(session, item_id, data["media_type"])
     data["incidents"] = incidents
     data["restricted"] = bool(restricted)
     data["inline"] = bool(INLINE_TYPES.match(data["media_type"]))
