@@ -55,6 +55,20 @@ def default_actor() -> str:
     return f"cli:{user}"
 
 
+DEFAULT_CAPTURE_IDLE_CLOSE_SECONDS = 600.0
+
+
+def capture_idle_close_seconds() -> float:
+    """``TESTIGO_CAPTURE_IDLE_CLOSE_SECONDS``: how long a capture may stay silent (no chunk)
+    before the server closes it as interrupted (10 minutes by default; 0 turns it off)."""
+    raw = _env("TESTIGO_CAPTURE_IDLE_CLOSE_SECONDS")
+    try:
+        value = float(raw) if raw is not None else DEFAULT_CAPTURE_IDLE_CLOSE_SECONDS
+    except ValueError:
+        return DEFAULT_CAPTURE_IDLE_CLOSE_SECONDS
+    return max(0.0, value)
+
+
 def load_settings() -> Settings:
     """Read the settings from the environment; relative paths are taken from the current folder."""
     home = Path(_env("TESTIGO_HOME", "./var") or "./var").expanduser().resolve()

@@ -133,6 +133,26 @@ def test_expired_link_is_refused(
     assert response.status_code == 401 and "expired" in response.json()["error"]
 
 
+def test_links_listed_and_revoked_by_api(
+    client: TestClient, investigator: dict[str, str], vault: Vault
+) -> None:
+    made = new_link(client, investigator, uses=2)
+    assert made["uses"] == 2
+    listed = client.get("/api/v1/capture/tokens", headers=investigator).json()["links"]
+    assert [(row["id"], row["state"], row["uses"]) for row in listed] == [(made["id"], "active", 2)]
+    open_capture(client, made["token"])
+    response = client.post(f"/api/v1/capture/tokens/{made['id']}/revoke", headers=investigator)
+    assert response.status_code == 200 and response.json()["state"] == "revoked"
+    refused = client.post(API, json={"token": made["token"], "mime_type": "video/webm"})
+    assert refused.status_code == 401 and "revoked" in refused.json()["error"]
+    again = client.post(f"/api/v1/capture/tokens/{made['id']}/revoke", headers=investigator)
+    assert again.status_code >= 400 and "already revoked" in again.json()["error"]
+    missing = client.post("/api/v1/capture/tokens/999/revoke", headers=investigator)
+    assert missing.status_code == 404
+    assert client.get("/api/v1/capture/tokens").status_code == 401
+    assert verify_vault(vault).ok
+
+
 def test_pages_in_english_and_spanish(
     client: TestClient, investigator: dict[str, str], vault: Vault
 ) -> None:

@@ -1,10 +1,14 @@
 """Signed checkpoints while captures are live, and the sweep that notices a device went quiet.
 
+The sweep shows a silent capture as stopped and, once it has been silent for
+``TESTIGO_CAPTURE_IDLE_CLOSE_SECONDS`` (10 minutes), closes it as interrupted: what was received
+becomes the partial recording (``recording.close_idle``).
+
 Chunks are ledgered one by one; a signed checkpoint over the ledger is what lets a verifier (and
 a court) trust that they were recorded when they were. While chunks keep arriving a background
 thread signs a checkpoint every ``TESTIGO_CAPTURE_CHECKPOINT_SECONDS`` (5 s by default, so one
-is never more than 10 s old). The thread runs only while there is capture traffic, and ends by
-itself when the captures go quiet.
+is never more than 10 s old). The thread runs while there is capture traffic or an open capture,
+and ends by itself when every capture is closed and the ledger is signed.
 """
 
 from __future__ import annotations
@@ -16,10 +20,11 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from testigo.capture.models import CaptureSession
-from testigo.capture.service import _write_lock
+from testigo.capture.service import OPEN, _write_lock
+from testigo.config import capture_idle_close_seconds
 from testigo.vault.service import Vault
 
 log = logging.getLogger(__name__)
@@ -75,11 +80,7 @@ class CheckpointPacer:
             self._last_append = now
             if self._dirty_since is None:
                 self._dirty_since = now
-            if self.background and (self._thread is None or not self._thread.is_alive()):
-                self._thread = threading.Thread(
-                    target=self._run, name="testigo-capture-checkpoints", daemon=True
-                )
-                self._thread.start()
+        self._start()
 
     def due(self) -> bool:
         with self._lock:
@@ -115,8 +116,41 @@ class CheckpointPacer:
             quiet = self.clock() - self._last_append
             return self._dirty_since is None and quiet > stale_seconds() + self.interval
 
+    def note_open(self) -> None:
+        """A capture was opened: keep the thread running until it is closed."""
+        self._start()
+
+    def watch(self) -> None:
+        """Run the background thread while any capture is open, even with no chunk arriving
+        (a server that starts with captures left open by a previous run closes them when
+        they have been silent long enough)."""
+        if open_sessions(self.vault):
+            self._start()
+
+    def _start(self) -> None:
+        with self._lock:
+            if self.background and (self._thread is None or not self._thread.is_alive()):
+                self._thread = threading.Thread(
+                    target=self._run, name="testigo-capture-checkpoints", daemon=True
+                )
+                self._thread.start()
+
+    def sweep(self) -> int:
+        """Show silent captures as stopped and close those silent too long; how many are
+        still open."""
+        mark_stopped(self.vault)
+        from testigo.capture.recording import close_idle
+
+        swept = close_idle(self.vault)
+        for done in swept.closed:
+            log.info("capture %s closed after a long silence", done.public_id)
+        for public_id, problem in swept.failed.items():
+            log.warning("capture %s could not be closed: %s", public_id, problem)
+        return open_sessions(self.vault)
+
     def _run(self) -> None:
         step = max(0.05, min(1.0, self.interval / 5))
+        still_open = 1
         while True:
             time.sleep(step)
             if self.vault.closed:  # the vault was closed (server stopping): nothing to pace
@@ -128,19 +162,34 @@ class CheckpointPacer:
                 now = self.clock()
                 if now - self._last_sweep >= min(10.0, stale_seconds() / 2):
                     self._last_sweep = now
-                    mark_stopped(self.vault)
+                    still_open = self.sweep()
             except Exception as exc:  # keep pacing; the next tick retries
                 if not self.vault.closed:
-                    log.warning("capture checkpoint failed: %s", exc)
+                    log.warning("capture checkpoint or sweep failed: %s", exc)
             if self.idle():
-                try:
-                    mark_stopped(self.vault)
-                except Exception as exc:
-                    log.warning("capture sweep failed: %s", exc)
                 with self._lock:
-                    if self._dirty_since is None:
+                    # Quiet: end the thread, unless a capture is still open (the sweep closes
+                    # it once silent for TESTIGO_CAPTURE_IDLE_CLOSE_SECONDS).
+                    if self._dirty_since is None and not (still_open and idle_closing()):
                         self._thread = None
                         return
+
+
+def idle_closing() -> bool:
+    return capture_idle_close_seconds() > 0
+
+
+def open_sessions(vault: Vault) -> int:
+    """Captures not yet finished, abandoned or interrupted."""
+    with vault.reading() as session:
+        return int(
+            session.scalar(
+                select(func.count())
+                .select_from(CaptureSession)
+                .where(CaptureSession.status.in_(OPEN))
+            )
+            or 0
+        )
 
 
 def mark_stopped(vault: Vault, now: datetime | None = None) -> int:

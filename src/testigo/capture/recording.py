@@ -10,16 +10,25 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from testigo.capture import chain
 from testigo.capture.errors import ChainBroken, OffsetMismatch, SessionClosed
 from testigo.capture.models import CaptureChunk, CaptureSession
-from testigo.capture.service import CLOSED, authorize, chunks_of, forget_hint, get_session
+from testigo.capture.service import (
+    CLOSED,
+    OPEN,
+    authorize,
+    chunks_of,
+    forget_hint,
+    get_session,
+)
+from testigo.config import capture_idle_close_seconds
 from testigo.db.models import IncidentItem
-from testigo.errors import NotFoundError
+from testigo.errors import NotFoundError, TestigoError
 from testigo.vault import ledger
 from testigo.vault.derive import store_derived
 from testigo.vault.ingest import IngestResult, ensure_incident
@@ -133,8 +142,38 @@ def finish(
     return close(vault, public_id, status="finished", actor=f"capture:{public_id}")
 
 
-def close(vault: Vault, public_id: str, *, status: str, actor: str) -> Assembled:
-    """Assemble every chunk into one item and close the session (finished or abandoned)."""
+_CLOSE_ENTRY = {
+    "finished": "capture.finish",
+    "abandoned": "capture.abandon",
+    "interrupted": "capture.interrupt",
+}
+
+
+def close(
+    vault: Vault, public_id: str, *, status: str, actor: str, reason: str | None = None
+) -> Assembled:
+    """Assemble every chunk into one item and close the session (finished, abandoned by an
+    investigator, or interrupted after a long silence)."""
+    closed = _close(vault, public_id, status=status, actor=actor, reason=reason)
+    assert closed is not None  # only a silence condition can leave a session open
+    return closed
+
+
+def _last_heard(row: CaptureSession) -> str:
+    return row.last_chunk_at or row.started_at
+
+
+def _close(
+    vault: Vault,
+    public_id: str,
+    *,
+    status: str,
+    actor: str,
+    reason: str | None = None,
+    silent_before: str | None = None,
+) -> Assembled | None:
+    """``close``; with ``silent_before``, only if nothing was heard from the device since then
+    (checked again under the session's lock: a chunk that arrives meanwhile keeps it open)."""
     if status not in CLOSED:
         raise ValueError(status)
     forget_hint(vault, public_id)
@@ -142,6 +181,8 @@ def close(vault: Vault, public_id: str, *, status: str, actor: str) -> Assembled
         capture = get_session(vault, public_id)
         if capture.status in CLOSED:
             return _assembled_of(vault, capture)
+        if silent_before is not None and _last_heard(capture) >= silent_before:
+            return None
         chunks = chunks_of(vault, capture.id)
         result = _store_recording(vault, capture, chunks, partial=status != "finished", actor=actor)
         with vault.transaction() as session:
@@ -151,6 +192,8 @@ def close(vault: Vault, public_id: str, *, status: str, actor: str) -> Assembled
             assert row is not None
             if row.status in CLOSED:
                 return _assembled_of(vault, row)
+            if silent_before is not None and _last_heard(row) >= silent_before:
+                return None  # the device spoke again while the recording was assembled
             if row.chunk_count != len(chunks):
                 continue  # a chunk arrived while assembling: assemble again with it
             row.status = status
@@ -171,22 +214,26 @@ def close(vault: Vault, public_id: str, *, status: str, actor: str) -> Assembled
                             added_at=row.ended_at,
                         )
                     )
+            params: dict[str, Any] = {
+                "session": public_id,
+                "chunks": row.chunk_count,
+                "bytes": row.bytes_received,
+                "duration_ms": row.duration_ms,
+                "chain_head": row.chain_head,
+                "item": result.item_id if result else None,
+                "sha256": result.sha256 if result else None,
+                "incident": row.incident_id,
+            }
+            if reason is not None:
+                params["reason"] = reason
+                params["last_chunk_at"] = row.last_chunk_at
             ledger.append_entry(
                 session,
                 ledger.NewEntry(
-                    entry_type=f"capture.{'finish' if status == 'finished' else 'abandon'}",
+                    entry_type=_CLOSE_ENTRY[status],
                     actor=actor,
                     subjects=subjects,
-                    params={
-                        "session": public_id,
-                        "chunks": row.chunk_count,
-                        "bytes": row.bytes_received,
-                        "duration_ms": row.duration_ms,
-                        "chain_head": row.chain_head,
-                        "item": result.item_id if result else None,
-                        "sha256": result.sha256 if result else None,
-                        "incident": row.incident_id,
-                    },
+                    params=params,
                 ),
             )
             closed = _assembled_of_row(row, result.sha256 if result else None)
@@ -196,6 +243,73 @@ def close(vault: Vault, public_id: str, *, status: str, actor: str) -> Assembled
             queue_analysis_after_ingest(vault, result)
         vault.checkpoint()
         return closed
+
+
+IDLE_ACTOR = "testigo:capture-idle"
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # as ledger.utc_now writes times
+
+
+@dataclass(frozen=True)
+class IdleSweep:
+    """What one pass of ``close_idle`` did."""
+
+    idle_seconds: float
+    closed: list[Assembled]
+    failed: dict[str, str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "idle_seconds": self.idle_seconds,
+            "closed": [c.to_dict() for c in self.closed],
+            "failed": self.failed,
+        }
+
+
+def close_idle(
+    vault: Vault,
+    *,
+    idle_seconds: float | None = None,
+    now: datetime | None = None,
+    actor: str = IDLE_ACTOR,
+) -> IdleSweep:
+    """Close, as interrupted, every open capture silent for ``idle_seconds``
+    (``TESTIGO_CAPTURE_IDLE_CLOSE_SECONDS`` by default; 0 closes nothing).
+
+    Each becomes what an investigator's close makes: the chunks received assembled into one
+    playable partial recording, checked against the chain, ledgered (``capture.interrupt``, with
+    the reason) and queued for analysis. A chunk sent afterwards is refused (session closed).
+    """
+    seconds = capture_idle_close_seconds() if idle_seconds is None else max(0.0, idle_seconds)
+    sweep = IdleSweep(seconds, [], {})
+    if seconds <= 0:
+        return sweep
+    moment = now or datetime.now(UTC)
+    cutoff = (moment - timedelta(seconds=seconds)).strftime(_TIME_FORMAT)
+    heard = func.coalesce(CaptureSession.last_chunk_at, CaptureSession.started_at)
+    with vault.reading() as session:
+        silent = session.execute(
+            select(CaptureSession.public_id, heard)
+            .where(CaptureSession.status.in_(OPEN), heard < cutoff)
+            .order_by(CaptureSession.id)
+        ).all()
+    for public_id, last in silent:
+        since = datetime.strptime(last, _TIME_FORMAT).replace(tzinfo=UTC)
+        quiet = max(0, int((moment - since).total_seconds()))
+        try:
+            done = _close(
+                vault,
+                public_id,
+                status="interrupted",
+                actor=actor,
+                reason=f"silent for {quiet} s",
+                silent_before=cutoff,
+            )
+        except TestigoError as exc:  # e.g. a chain that does not verify: leave it open, say so
+            sweep.failed[public_id] = str(exc)
+            continue
+        if done is not None and done.status == "interrupted":
+            sweep.closed.append(done)
+    return sweep
 
 
 def _store_recording(

@@ -42,7 +42,7 @@ from testigo.capture.models import CaptureChunk, CaptureSession, CaptureToken
 if TYPE_CHECKING:
     from testigo.capture.committer import ChunkWrite
 from testigo.db.engine import make_durable
-from testigo.errors import RefusedInputError
+from testigo.errors import NotFoundError, RefusedInputError
 from testigo.vault import ledger
 from testigo.vault.ingest import ensure_incident
 from testigo.vault.service import Vault
@@ -50,7 +50,11 @@ from testigo.vault.service import Vault
 CHUNK_MEDIA_TYPE = "application/vnd.testigo.capture-chunk"
 DEFAULT_MAX_CHUNK_BYTES = 8 * 1024 * 1024
 MAX_CHUNK_DURATION_MS = 60_000
-CLOSED = ("finished", "abandoned")
+MAX_USES = 1000
+# finished: the device ended it; abandoned: an investigator closed it; interrupted: the server
+# closed it after a long silence (the device was lost). The last two hold a partial recording.
+CLOSED = ("finished", "abandoned", "interrupted")
+OPEN = ("live", "stopped")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _MIME = re.compile(r"^(video|audio)/[A-Za-z0-9.+-]{1,40}(;[ A-Za-z0-9=.,\"+-]{0,80})?$")
 
@@ -101,10 +105,14 @@ def create_token(
     webhooks: list[str] | None = None,
     emails: list[str] | None = None,
     incident_id: int | None = None,
+    uses: int = 1,
 ) -> NewToken:
-    """A one-use capture link. Only its SHA-256 is kept: the token is shown once."""
+    """A capture link that opens ``uses`` sessions (one by default), one per device, and
+    nothing else. Only its SHA-256 is kept: the token is shown once."""
     if not 0 < hours <= 24 * 30:
         raise RefusedInputError("a capture link lasts between a few minutes and 30 days")
+    if not 1 <= uses <= MAX_USES:
+        raise RefusedInputError(f"a capture link opens between 1 and {MAX_USES} recordings")
     hooks = [h.strip() for h in webhooks or [] if h.strip()]
     for hook in hooks:
         if not hook.startswith(("http://", "https://")) or len(hook) > 1000:
@@ -124,7 +132,7 @@ def create_token(
             created_by=actor,
             created_at=ledger.utc_now(),
             expires_at=expires,
-            max_sessions=1,
+            max_sessions=uses,
             sessions_opened=0,
             label=(label or "").strip()[:300] or None,
             network=(network or "").strip()[:300] or None,
@@ -148,7 +156,7 @@ def create_token(
                     "label": row.label,
                     "network": row.network,
                     "expires_at": expires,
-                    "max_sessions": 1,
+                    "max_sessions": uses,
                     "incident": incident_id,
                     "contacts": {"webhooks": len(hooks), "emails": len(mails)},
                 },
@@ -156,6 +164,83 @@ def create_token(
         )
         row.ledger_seq = entry.seq
         return NewToken(id=row.id, token=token, expires_at=expires)
+
+
+def public_url() -> str | None:
+    """``TESTIGO_PUBLIC_URL``: the address phones reach the server at (links, alerts)."""
+    return os.environ.get("TESTIGO_PUBLIC_URL", "").strip().rstrip("/") or None
+
+
+def capture_link(base: str, token: str) -> str:
+    """The witness's page for a capture link's token."""
+    return f"{base.rstrip('/')}/capture/{token}"
+
+
+def token_state(row: CaptureToken, now: str | None = None) -> str:
+    """``revoked``, ``expired``, ``used`` (every session opened) or ``active``."""
+    if row.revoked_at is not None:
+        return "revoked"
+    if row.expires_at <= (now or ledger.utc_now()):
+        return "expired"
+    if row.sessions_opened >= row.max_sessions:
+        return "used"
+    return "active"
+
+
+def token_dict(row: CaptureToken, now: str | None = None) -> dict[str, Any]:
+    contacts = row.contacts or {}
+    return {
+        "id": row.id,
+        "label": row.label,
+        "network": row.network,
+        "state": token_state(row, now),
+        "created_by": row.created_by,
+        "created_at": row.created_at,
+        "expires_at": row.expires_at,
+        "uses": row.max_sessions,
+        "used": row.sessions_opened,
+        "used_at": row.used_at,
+        "revoked_at": row.revoked_at,
+        "incident_id": row.incident_id,
+        "contacts": {
+            "webhooks": len(contacts.get("webhooks") or []),
+            "emails": len(contacts.get("emails") or []),
+        },
+        "ledger_seq": row.ledger_seq,
+    }
+
+
+def list_tokens(vault: Vault, *, limit: int = 500) -> list[dict[str, Any]]:
+    """Capture links, newest first (never the tokens themselves: only their hashes are kept)."""
+    now = ledger.utc_now()
+    with vault.reading() as session:
+        rows = session.scalars(select(CaptureToken).order_by(CaptureToken.id.desc()).limit(limit))
+        return [token_dict(row, now) for row in rows]
+
+
+def revoke_token(vault: Vault, token_id: int, *, actor: str) -> dict[str, Any]:
+    """Stop a capture link from opening any more sessions; sessions it opened go on. Ledgered."""
+    with vault.transaction() as session:
+        row = session.scalar(
+            select(CaptureToken).where(CaptureToken.id == token_id).with_for_update()
+        )
+        if row is None:
+            raise NotFoundError(f"there is no capture link {token_id}")
+        if row.revoked_at is not None:
+            raise RefusedInputError(
+                f"capture link {token_id} was already revoked at {row.revoked_at}"
+            )
+        row.revoked_at = ledger.utc_now()
+        ledger.append_entry(
+            session,
+            ledger.NewEntry(
+                entry_type="capture.revoke",
+                actor=actor,
+                subjects=[f"capture-token:{row.id}"],
+                params={"token": row.id, "sessions_opened": row.sessions_opened},
+            ),
+        )
+        return token_dict(row)
 
 
 def check_token(vault: Vault, token: str) -> CaptureToken:
@@ -283,6 +368,9 @@ def open_session(
         capture.ledger_seq = entry.seq
         contacts = dict(row.contacts or {})
     make_durable(vault.engine)
+    from testigo.capture.pacer import pacer_for
+
+    pacer_for(vault).note_open()
     return OpenedSession(public_id, upload_key, alert, contacts, now)
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import gettext
 import io
-import os
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
@@ -39,7 +40,20 @@ from testigo.web.accounts import Principal
 from testigo.web.deps import ApiUser, VaultDep, check_csrf, get_vault, language
 from testigo.web.pages import PageUser, page_context
 
-router = APIRouter()
+
+@asynccontextmanager
+async def _lifespan(app: Any) -> AsyncIterator[None]:
+    # Captures left open (by a device that disappeared, or by a previous run of the server) are
+    # closed here once silent for TESTIGO_CAPTURE_IDLE_CLOSE_SECONDS: see capture/pacer.py.
+    vault = getattr(app.state, "vault", None)
+    if isinstance(vault, Vault):
+        from testigo.capture.pacer import pacer_for
+
+        await run_in_threadpool(pacer_for(vault).watch)
+    yield
+
+
+router = APIRouter(lifespan=_lifespan)
 TEMPLATES = Path(__file__).parent / "templates"
 CATALOG = "capture.po"
 CSS_PATH = Path(__file__).resolve().parents[1] / "capture" / "capture.css"
@@ -106,8 +120,7 @@ def refusal(exc: CaptureError) -> JSONResponse:
 
 
 def public_base(request: Request) -> str:
-    configured = os.environ.get("TESTIGO_PUBLIC_URL", "").strip().rstrip("/")
-    return configured or str(request.base_url).rstrip("/")
+    return service.public_url() or str(request.base_url).rstrip("/")
 
 
 async def page_language(request: Request) -> str:
@@ -377,6 +390,7 @@ class TokenIn(BaseModel):
     webhooks: list[str] = Field(default_factory=list, max_length=20)
     emails: list[str] = Field(default_factory=list, max_length=50)
     incident_id: int | None = None
+    uses: int = Field(default=1, ge=1, le=service.MAX_USES)
 
 
 def _new_link(request: Request, vault: Vault, user: Principal, body: TokenIn) -> dict[str, Any]:
@@ -393,13 +407,15 @@ def _new_link(request: Request, vault: Vault, user: Principal, body: TokenIn) ->
         webhooks=body.webhooks,
         emails=body.emails,
         incident_id=body.incident_id,
+        uses=body.uses,
     )
-    link = f"{public_base(request)}/capture/{made.token}"
+    link = service.capture_link(public_base(request), made.token)
     return {
         "id": made.id,
         "token": made.token,
         "link": link,
         "expires_at": made.expires_at,
+        "uses": body.uses,
         "qr_svg": views.qr_svg(link),
     }
 
@@ -407,6 +423,20 @@ def _new_link(request: Request, vault: Vault, user: Principal, body: TokenIn) ->
 @router.post("/api/v1/capture/tokens", status_code=201)
 def api_new_link(request: Request, body: TokenIn, user: ApiUser, vault: VaultDep) -> JSONResponse:
     return JSONResponse(_new_link(request, vault, user, body), status_code=201)
+
+
+@router.get("/api/v1/capture/tokens")
+def api_links(user: ApiUser, vault: VaultDep) -> JSONResponse:
+    """Capture links, newest first, with their state (the tokens themselves are never kept)."""
+    access.require_role(user, "investigator")
+    return JSONResponse({"links": service.list_tokens(vault)})
+
+
+@router.post("/api/v1/capture/tokens/{token_id}/revoke")
+def api_revoke_link(token_id: int, user: ApiUser, vault: VaultDep) -> JSONResponse:
+    """The link opens no more sessions; sessions it already opened go on."""
+    access.require_role(user, "investigator")
+    return JSONResponse(service.revoke_token(vault, token_id, actor=user.actor))
 
 
 def _visible_session(vault: Vault, user: Principal, public_id: str) -> dict[str, Any]:

@@ -416,7 +416,7 @@
           $("watch-chain").textContent = c.chain_head;
           $("watch-status").textContent = c.status;
           $("watch-status").className = `badge capture-${c.status}`;
-          if (c.stored_status === "finished" || c.stored_status === "abandoned") return;
+          if (["finished", "abandoned", "interrupted"].includes(c.stored_status)) return;
         }
       } catch (e) { /* try again on the next tick */ }
       window.setTimeout(poll, 2000);
