@@ -483,6 +483,9 @@ def _register_optional_commands() -> None:
     from testigo.cli_jobs import register as register_jobs
 
     register_jobs(app)
+    from testigo.cli_capture import register as register_capture
+
+    register_capture(app)
     try:
         from testigo.cli_article import article_app  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
