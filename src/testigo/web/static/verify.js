@@ -1,5 +1,11 @@
 // Checks an item in the browser, trusting nothing but the verifier key: the checkpoint's Ed25519
 // signature (WebCrypto), each ledger entry's leaf hash, and its RFC 9162 inclusion proof.
+//
+// The browser also keeps its own view of the log: the last checkpoint it verified (origin, size,
+// root) stays in localStorage, and each later checkpoint must extend it, as an RFC 9162
+// consistency proof fetched from the server and checked here shows. A log whose history was
+// rewritten, or that shows this browser another tree than the one it showed before (a split
+// view), fails that check and the page says so.
 "use strict";
 
 (function () {
@@ -52,6 +58,44 @@
       sn = half(sn);
     }
     return sn === 0 && equal(r, root);
+  }
+
+  function isPowerOfTwo(n) {
+    if (n < 1) return false;
+    while (n % 2 === 0) n /= 2;
+    return n === 1;
+  }
+
+  // RFC 9162 section 2.1.4.2: verifying a consistency proof between two tree heads. Sizes are
+  // plain numbers (no bitwise operators: they would cut them to 32 bits).
+  async function verifyConsistency(oldSize, newSize, oldRoot, newRoot, proof) {
+    if (!(Number.isSafeInteger(oldSize) && Number.isSafeInteger(newSize))) return false;
+    if (oldSize < 0 || newSize < oldSize) return false;
+    if (oldRoot.length !== 32 || newRoot.length !== 32) return false;
+    if (!proof.every((p) => p.length === 32)) return false;
+    if (oldSize === newSize) return proof.length === 0 && equal(oldRoot, newRoot);
+    if (oldSize === 0) return proof.length === 0 && equal(oldRoot, await sha256(new Uint8Array(0)));
+    const path = proof.slice();
+    if (!path.length) return false; // step 1
+    if (isPowerOfTwo(oldSize)) path.unshift(oldRoot); // step 2
+    let fn = oldSize - 1; // step 3
+    let sn = newSize - 1;
+    while (fn % 2 === 1) { fn = half(fn); sn = half(sn); } // step 4
+    let fr = path[0]; // step 5
+    let sr = path[0];
+    for (const c of path.slice(1)) { // step 6
+      if (sn === 0) return false;
+      if (fn % 2 === 1 || fn === sn) {
+        fr = await nodeHash(c, fr);
+        sr = await nodeHash(c, sr);
+        while (fn % 2 === 0 && fn !== 0) { fn = half(fn); sn = half(sn); }
+      } else {
+        sr = await nodeHash(sr, c);
+      }
+      fn = half(fn);
+      sn = half(sn);
+    }
+    return sn === 0 && equal(fr, oldRoot) && equal(sr, newRoot); // step 7
   }
 
   // A C2SP verifier key: name+hex(key id)+base64(0x01 || 32-byte Ed25519 key).
@@ -107,6 +151,63 @@
     }
   }
 
+  const viewSlot = (origin) => "testigo.checkpoint." + origin;
+
+  function storedView(origin) {
+    try {
+      const raw = window.localStorage.getItem(viewSlot(origin));
+      if (raw === null) return null;
+      const view = JSON.parse(raw);
+      if (!Number.isSafeInteger(view.size) || view.size < 0) throw new Error("size");
+      return { origin: view.origin, size: view.size, root: fromHex(view.root) };
+    } catch (e) {
+      // Unreadable is not trusted: it is reported like any other mismatch.
+      return { origin, size: -1, root: new Uint8Array(0) };
+    }
+  }
+
+  function rememberView(checkpoint) {
+    try {
+      window.localStorage.setItem(viewSlot(checkpoint.origin), JSON.stringify({
+        origin: checkpoint.origin, size: checkpoint.size, root: toHex(checkpoint.root),
+      }));
+    } catch (e) { /* storage unavailable: each visit starts a new view */ }
+  }
+
+  async function fetchConsistency(oldSize, newSize) {
+    const response = await fetch("/api/v1/consistency?old_size=" + oldSize + "&new_size=" + newSize, {
+      credentials: "same-origin",
+      headers: { Accept: "application/json" },
+    });
+    if (!response.ok) throw new Error("the server answered " + response.status + " for a consistency proof");
+    const data = await response.json();
+    if (data.old_size !== oldSize || data.new_size !== newSize || !Array.isArray(data.proof)) {
+      throw new Error("the consistency proof is about other sizes");
+    }
+    return data.proof.map(fromHex);
+  }
+
+  // Compares a verified checkpoint with the last one this browser verified for the same log.
+  // Returns {state, previous}: "first" (nothing remembered), "same", "consistent" (the new tree
+  // extends the old one) or "inconsistent" (it does not: the history was rewritten or this
+  // browser is shown a split view). Only a checkpoint that extends the remembered one replaces it.
+  async function checkView(checkpoint, getProof) {
+    const previous = storedView(checkpoint.origin);
+    if (previous === null) {
+      rememberView(checkpoint);
+      return { state: "first", previous: null };
+    }
+    let ok = false;
+    if (previous.size >= 0 && previous.root.length === 32 && previous.size <= checkpoint.size) {
+      const proof = previous.size === checkpoint.size || previous.size === 0
+        ? [] : await getProof(previous.size, checkpoint.size);
+      ok = await verifyConsistency(previous.size, checkpoint.size, previous.root, checkpoint.root, proof);
+    }
+    if (!ok) return { state: "inconsistent", previous };
+    rememberView(checkpoint);
+    return { state: previous.size === checkpoint.size ? "same" : "consistent", previous };
+  }
+
   async function verifyProof(data, expectedSha256) {
     const verifier = await parseVerifierKey(data.verifier_key);
     const checkpoint = await verifyCheckpoint(data.checkpoint.note, verifier);
@@ -141,12 +242,28 @@
       if (!response.ok) throw new Error("the server answered " + response.status);
       const data = await response.json();
       const result = await verifyProof(data, null);
-      out.dataset.state = "ok";
-      out.className = "verify-result ok";
-      out.textContent = say("ok", "Verified") + ": " + data.entries.length + " × " +
+      const view = await checkView(result.checkpoint, fetchConsistency);
+      out.dataset.consistency = view.state;
+      let text = say("ok", "Verified") + ": " + data.entries.length + " × " +
         say("entries", "ledger entries") + ", checkpoint " + result.checkpoint.size +
-        ", key " + result.verifier.fingerprint.slice(0, 16) +
-        (result.pinned ? "" : " — " + say("keychanged", "WARNING: the log's key changed since your last visit"));
+        ", key " + result.verifier.fingerprint.slice(0, 16);
+      if (view.state === "consistent" || view.state === "same") {
+        text += " — " + say("consistent", "consistent with the checkpoint you verified before") +
+          " (" + view.previous.size + ")";
+      } else if (view.state === "first") {
+        text += " — " + say("firstview", "this browser now remembers this checkpoint");
+      }
+      if (!result.pinned) text += " — " + say("keychanged", "WARNING: the log's key changed since your last visit");
+      if (view.state === "inconsistent") {
+        out.dataset.state = "split";
+        out.className = "verify-result fail";
+        text += " — " + say("split", "WARNING: the log's history was rewritten: it does not extend the checkpoint you verified before") +
+          " (" + (view.previous.size >= 0 ? view.previous.size : "?") + ")";
+      } else {
+        out.dataset.state = "ok";
+        out.className = "verify-result ok";
+      }
+      out.textContent = text;
     } catch (err) {
       out.dataset.state = "fail";
       out.className = "verify-result fail";
@@ -159,5 +276,5 @@
     if (button) onVerify(button);
   });
 
-  window.testigoVerify = { verifyInclusion, verifyProof, leafHash, nodeHash };
+  window.testigoVerify = { verifyInclusion, verifyConsistency, verifyProof, checkView, leafHash, nodeHash };
 })();
