@@ -55,9 +55,8 @@ def parse_expiry(text: str) -> float:
     return hours
 
 
-def _write_qr(link: str, path: Path) -> None:
-    import segno
-
+def _check_qr_path(path: Path) -> str:
+    """The QR file's kind; checked before the link is made, so a refusal wastes no link."""
     kind = path.suffix.lower().lstrip(".")
     if kind not in ("png", "svg"):
         raise UsageError(f"--qr-file must end in .png or .svg, not {path.name!r}")
@@ -65,6 +64,12 @@ def _write_qr(link: str, path: Path) -> None:
         raise UsageError(f"{path} already exists: it is never overwritten")
     if not path.parent.is_dir():
         raise UsageError(f"there is no folder {path.parent}")
+    return kind
+
+
+def _write_qr(link: str, path: Path, kind: str) -> None:
+    import segno
+
     segno.make(link, error="m").save(str(path), kind=kind, scale=8, border=4)
 
 
@@ -116,8 +121,7 @@ def link_create(
             "phones need the server's public address: set TESTIGO_PUBLIC_URL or pass "
             "--base-url https://…"
         )
-    if qr_file is not None and qr_file.exists():
-        raise UsageError(f"{qr_file} already exists: it is never overwritten")
+    qr_kind = _check_qr_path(qr_file) if qr_file is not None else ""
     with vault_session() as vault:
         made = service.create_token(
             vault,
@@ -132,7 +136,7 @@ def link_create(
         )
     link = service.capture_link(base, made.token)
     if qr_file is not None:
-        _write_qr(link, qr_file)
+        _write_qr(link, qr_file, qr_kind)
     if as_json:
         emit_json(
             {

@@ -85,16 +85,20 @@ def test_link_create_list_and_revoke(vault: Vault, run_main: Any, tmp_path: Path
 
 
 def test_link_create_prints_the_link_and_a_terminal_qr(
-    vault: Vault, run_main: Any, monkeypatch: pytest.MonkeyPatch
+    vault: Vault, run_main: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("TESTIGO_PUBLIC_URL", BASE + "/")
-    code, stdout, stderr = run_main("capture", "link", "create", "--qr")
+    svg = tmp_path / "link.svg"
+    code, stdout, stderr = run_main("capture", "link", "create", "--qr", "--qr-file", str(svg))
     assert code == 0, stderr
     link = next(line for line in stdout.splitlines() if line.startswith(BASE))
     token = link.removeprefix(f"{BASE}/capture/")
     assert service.check_token(vault, token).max_sessions == 1
     assert "█" in stdout or "▀" in stdout or "▄" in stdout  # the QR code's blocks
     assert "shown only now" in stderr
+    assert "<svg" in svg.read_text() and svg.name in stdout
+    code, _, stderr = run_main("capture", "link", "create", "--qr-file", str(svg))
+    assert code == 2 and "never overwritten" in stderr
 
 
 @pytest.mark.parametrize(
@@ -107,6 +111,7 @@ def test_link_create_prints_the_link_and_a_terminal_qr(
         (["--incident", "424242"], "no incident 424242"),
         (["--webhook", "ftp://x"], "http(s) URL"),
         (["--qr-file", "code.gif"], ".png or .svg"),
+        (["--qr-file", "/nonexistent/folder/code.svg"], "no folder"),
     ],
 )
 def test_link_create_refusals_are_clear(
@@ -115,6 +120,7 @@ def test_link_create_refusals_are_clear(
     code, stdout, stderr = run_main("capture", "link", "create", "--base-url", BASE, *args)
     assert code == 2 and message in stderr, stderr
     assert "/capture/" not in stdout
+    assert service.list_tokens(vault) == []  # refused before any link was made
 
 
 def test_link_create_needs_a_public_address(
