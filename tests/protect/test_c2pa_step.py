@@ -222,3 +222,29 @@ def test_cli_shows_the_stored_summary(vault: Vault, tmp_path: Path, run_main: An
     assert code == 0 and "No C2PA manifest" in out
     code, out, err = run_main("c2pa", "show", str(signed), "--json")
     assert code == 0 and json.loads(out)["source"] == "file"
+
+
+def test_ingredient_with_credentials_linked_by_its_manifest_label(
+    vault: Vault, tmp_path: Path
+) -> None:
+    """A copy made elsewhere from a file that had credentials names that file's manifest."""
+    first, _ = signed_photo(vault, tmp_path, name="first.jpg")
+    first_item = ingest(vault, first)
+    run_c2pa_jobs(vault)
+    label = summary_of(vault, first_item)["active_manifest"]
+    second = tmp_path / "second.jpg"
+    sign_redacted(
+        ensure_c2pa_signer(vault.settings),
+        original=first,
+        original_sha256="0" * 64,  # a hash no item has: only the manifest label can match
+        original_mime="image/jpeg",
+        redacted=photo(tmp_path / "unsigned-second.jpg", seed=9),
+        signed=second,
+        actions=[{"action": "c2pa.edited", "parameters": {"description": "cropped"}}],
+        parameters={},
+    )
+    second_item = ingest(vault, second)
+    run_c2pa_jobs(vault)
+    [ingredient] = summary_of(vault, second_item)["ingredients"]
+    assert ingredient["active_manifest"] == label
+    assert ingredient["item_id"] == first_item and ingredient["matched_by"] == "manifest"
