@@ -159,3 +159,48 @@ def test_content_box() -> None:
     assert content_box(pillar) == (0, 90, 70, 230)
     # A black frame is not all bar.
     assert content_box(np.zeros((90, 160))) == (0, 90, 0, 160)
+
+
+def _random_fingerprint(rng: np.random.Generator, frames: int) -> VideoFingerprint:
+    return VideoFingerprint(
+        times=np.arange(frames, dtype=np.float32),
+        hashes=rng.integers(0, 256, size=(frames, 32), dtype=np.uint8),
+        mirrored=rng.integers(0, 256, size=(frames, 32), dtype=np.uint8),
+        quality=np.full(frames, 100, dtype=np.uint8),
+        duration=float(frames),
+        fps=1.0,
+    )
+
+
+def test_videos_added_to_a_searched_index_are_found_as_in_a_fresh_one(
+    original_video: Path, tmp_path: Path
+) -> None:
+    """Adding to an index that was already searched appends to its packed arrays (growing
+    them); replacing or removing a video repacks. Either way queries see exactly the videos."""
+    rng = np.random.default_rng(5)
+    grown = MatchIndex()
+    for number in range(3):
+        grown.add(f"noise-{number}", _random_fingerprint(rng, 400))
+    real = fingerprint_video(original_video)
+    assert grown.query(real) == []  # packs the three
+    for number in range(3, 12):  # past the first capacity
+        grown.add(f"noise-{number}", _random_fingerprint(rng, 400))
+        grown.query(_random_fingerprint(rng, 5))
+    grown.add("original", real)
+    fresh = MatchIndex()
+    for video_id in grown.video_ids:
+        fresh._entries[video_id] = grown._entries[video_id]
+    assert [m.video_id for m in grown.query(real)] == ["original"]
+    assert grown.query(real) == fresh.query(real)
+    assert grown.frames == fresh.frames == 12 * 400 + len(real)
+    # Re-indexing a video under the same id replaces its old hashes everywhere.
+    grown.add("original", _random_fingerprint(rng, 60))
+    assert grown.query(real) == []
+    grown.add("original", real)
+    grown.remove("noise-0")
+    assert [m.video_id for m in grown.query(real)] == ["original"]
+    grown.metadata = {"seq": 41, "note": "kept with the index"}
+    grown.save(tmp_path / "grown.npz")
+    loaded = MatchIndex.load(tmp_path / "grown.npz")
+    assert loaded.metadata == {"seq": 41, "note": "kept with the index"}
+    assert loaded.query(real) == grown.query(real)
