@@ -15,7 +15,7 @@ from testigo.vault.ingest import Acquired, IngestResult, ingest_paths
 from testigo.vault.service import Vault
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from media import synth
+from media import synth as synth  # the tests import it from here
 
 FAST = JobSettings(
     lease_seconds=5.0,

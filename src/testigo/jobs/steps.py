@@ -101,7 +101,9 @@ def load_item(ctx: StepContext) -> ItemInfo:
 def local_copy(ctx: StepContext, item: ItemInfo, *, share: float = 0.1) -> Iterator[Path]:
     """The item's content in a private temporary file, copied in chunks (bounded memory)."""
     if item.size == 0:
-        raise RefusedInputError(f"item {item.id} is empty (0 bytes): there is nothing to analyse")
+        raise RefusedInputError(
+            f"{item_label(item)} is empty (0 bytes): there is nothing to analyse"
+        )
     suffix = _SUFFIXES.get(item.media_type) or (Path(item.name).suffix[:10] if item.name else "")
     scratch = ctx.vault.settings.home / "tmp"
     scratch.mkdir(parents=True, exist_ok=True)

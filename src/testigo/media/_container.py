@@ -73,7 +73,10 @@ def open_media(path: str | os.PathLike[str]) -> Iterator[av.container.InputConta
         raise MediaError(f"{file.name}: cannot be opened as media ({error.strerror})") from error
     try:
         if not container.streams:
-            raise RefusedInputError(f"{file.name}: the file holds no audio or video streams")
+            raise RefusedInputError(
+                f"{file.name}: the file holds no audio or video stream that can be read "
+                "(it is damaged, or not media)"
+            )
         yield container
     except av.error.FFmpegError as error:
         raise MediaError(

@@ -133,7 +133,10 @@ def probe(path: str | os.PathLike[str], *, received_at: datetime | None = None) 
             return _probe_image(file, image, received_at)
     with open_media(file) as container:
         if is_still_image(container):
-            raise RefusedInputError(f"{file.name}: an image format that cannot be read here")
+            raise RefusedInputError(
+                f"{file.name}: an image that cannot be read (a format not supported here, "
+                "or a damaged file)"
+            )
         return _probe_av(file, container, received_at)
 
 
@@ -430,7 +433,10 @@ def _open_image(file: os.PathLike[str]) -> Image.Image | None:
     except (UnidentifiedImageError, OSError, ValueError):
         return None
     except Image.DecompressionBombError as error:
-        raise RefusedInputError(f"{error}") from error
+        name = os.fspath(file).rsplit("/", 1)[-1]
+        raise RefusedInputError(
+            f"{name}: an image this large is beyond what any camera takes ({error})"
+        ) from error
     if image.format in (None, "MPEG", "FTEX"):
         image.close()
         return None
