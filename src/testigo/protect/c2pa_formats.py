@@ -2,7 +2,8 @@
 
 Kept apart from the signing and reading code so the job queue can consult it without loading the
 C2PA or cryptography libraries. Each type is one that ``c2pa.Reader.get_supported_mime_types()``
-lists (c2pa-python 0.38) and that the vault's content sniffing can produce.
+lists (c2pa-python 0.38) and that the vault's content sniffing can produce (a DNG is sniffed as
+TIFF, which the reader handles; SVG is sniffed as text, so it is not read).
 """
 
 from __future__ import annotations
@@ -17,14 +18,11 @@ C2PA_MEDIA_TYPES = frozenset(
         "image/heic",
         "image/heif",
         "image/avif",
-        "image/svg+xml",
-        "image/x-adobe-dng",
         "video/mp4",
         "video/quicktime",
         "video/x-msvideo",
         "audio/mp4",
         "audio/wav",
-        "audio/x-wav",
         "audio/mpeg",
         "audio/flac",
         "application/pdf",
