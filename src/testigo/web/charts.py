@@ -1,13 +1,16 @@
 """Map and bar charts computed on the server and drawn as SVG: no tile server, no CDN, no script.
 
-The map is an equirectangular projection fitted to the incidents shown, with a graticule for
-orientation; each place is a circle whose area grows with its number of incidents.
+The map is an equirectangular projection fitted to the incidents shown, over the shorelines,
+lakes, country and state borders of :mod:`testigo.web.outlines` (offline data), with a graticule
+for orientation; each place is a circle whose area grows with its number of incidents.
 """
 
 from __future__ import annotations
 
 import math
 from typing import Any
+
+from testigo.web.outlines import outline_paths
 
 WIDTH = 900
 HEIGHT = 480
@@ -43,6 +46,12 @@ def map_layout(points: list[dict[str, Any]]) -> dict[str, Any]:
         y = HEIGHT / 2 - (lat - cy) * scale
         return round(x, 1), round(y, 1)
 
+    # What the frame shows (wider than the incidents in one direction), a little more so that
+    # clipped land does not draw its edge inside the frame.
+    half_w = WIDTH / 2 / (x_scale * scale) * 1.02
+    half_h = HEIGHT / 2 / scale * 1.02
+    view = (cx - half_w, max(cy - half_h, -90.0), cx + half_w, min(cy + half_h, 90.0))
+    shapes = outline_paths(view, project)
     biggest = max((int(p["count"]) for p in points), default=1)
     placed = []
     for p in points:
@@ -74,7 +83,14 @@ def map_layout(points: list[dict[str, Any]]) -> dict[str, Any]:
             }
         )
         lon += lon_step
-    return {"width": WIDTH, "height": HEIGHT, "points": placed, "lines": lines}
+    return {
+        "width": WIDTH,
+        "height": HEIGHT,
+        "points": placed,
+        "lines": lines,
+        "shapes": shapes,
+        "view": [round(v, 3) for v in view],
+    }
 
 
 def bars(rows: list[dict[str, Any]], width: int = 360) -> list[dict[str, Any]]:
