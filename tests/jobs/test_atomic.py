@@ -218,3 +218,23 @@ def test_worker_killed_after_writing_blobs_leaves_no_rows(
     assert new_types.count("evidence.derive") == len(keyframes) + 1
     assert new_types.count("annotation.add") == 1
     assert verify_vault(vault).ok and verify_annotations(vault).ok
+
+
+def test_caption_import_is_all_or_nothing(
+    vault: Vault, media: dict[str, Path], no_auto: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from testigo.jobs import transcripts
+
+    item = ingest(vault, media["video"]).item_id
+    before = _state(vault, item)
+    data = b"1\n00:00:01,000 --> 00:00:02,500\nOpen the door.\n"
+    _fail_on_call(monkeypatch, transcripts, "write_annotations", 1)
+    with pytest.raises(RuntimeError, match="simulated failure"):
+        transcripts.import_captions(vault, item, data, "door.srt", "test:alice")
+    assert _state(vault, item) == before  # not the caption file's item, not its ledger entry
+    monkeypatch.undo()
+    info = transcripts.import_captions(vault, item, data, "door.srt", "test:alice")
+    after = _state(vault, item)
+    assert after["derived"] == 1 and after["annotations"] == 2  # the transcript and its line
+    assert after["ledger"] == [*before["ledger"], "evidence.derive", "annotation.add"]
+    assert info.lines == 1 and verify_annotations(vault).ok
