@@ -379,6 +379,59 @@ def incident_edit(
         out.print(f"Incident {incident_id}: {field} set to {value!r}")
 
 
+RECORD_KINDS = ("event", "person", "legal")
+
+
+def _record_value(field: str, raw: str) -> object:
+    """Command-line text to a field value: '' clears; shown_to_subject takes yes/no/true/false."""
+    if field != "shown_to_subject":
+        return raw
+    answers: dict[str, bool | None] = {"yes": True, "true": True, "no": False, "false": False}
+    answers[""] = None
+    if raw.strip().lower() not in answers:
+        raise UsageError("shown_to_subject takes yes, no or '' (not stated)")
+    return answers[raw.strip().lower()]
+
+
+def incident_edit_record(
+    incident_id: Annotated[int, typer.Argument(help="Incident id.")],
+    kind: Annotated[str, typer.Argument(help="event, person or legal (a legal action).")],
+    record_id: Annotated[int, typer.Argument(help="Id of the event, person or legal action.")],
+    changes: Annotated[
+        list[str], typer.Option("--set", help="FIELD=VALUE, repeatable ('FIELD=' clears).")
+    ],
+    reason: Annotated[str, typer.Option("--reason", help="Why; kept in the ledger.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Correct an event, a person or a legal action of an incident; each changed field is a
+    ledger entry with the old value, the new one and the reason."""
+    from testigo.records import edits
+
+    if kind not in RECORD_KINDS:
+        raise UsageError(f"the kind must be one of: {', '.join(RECORD_KINDS)} (got {kind!r})")
+    values: dict[str, object] = {}
+    for change in changes:
+        field, sep, raw = change.partition("=")
+        if not sep or not field.strip():
+            raise UsageError(f"write each change as FIELD=VALUE (got {change!r})")
+        values[field.strip()] = _record_value(field.strip(), raw)
+    edit = {
+        "event": edits.edit_event,
+        "person": edits.edit_person,
+        "legal": edits.edit_legal_action,
+    }[kind]
+    with _vault() as vault:
+        result = edit(
+            vault, incident_id, record_id, values, reason=reason, actor=load_settings().actor
+        )
+    if as_json:
+        _emit(result.to_dict())
+    elif result.changed:
+        out.print(f"{kind.capitalize()} {record_id}: changed {', '.join(result.changed)}")
+    else:
+        out.print(f"{kind.capitalize()} {record_id}: nothing changed")
+
+
 def incident_merge_people(
     keep: Annotated[int, typer.Argument(help="Person id to keep.")],
     merge: Annotated[int, typer.Argument(help="Person id to merge into it.")],
@@ -404,4 +457,5 @@ def register(article_app: typer.Typer, incident_app: typer.Typer) -> None:
     incident_app.command("timeline")(incident_timeline)
     incident_app.command("claims")(incident_claims)
     incident_app.command("edit")(incident_edit)
+    incident_app.command("edit-record")(incident_edit_record)
     incident_app.command("merge-people")(incident_merge_people)
