@@ -105,6 +105,10 @@ def test_edit_person(app_client: TestClient, users: dict[str, Account], vault: V
     _, person, _ = _records(app_client, users["investigator"], incident)
     path = f"/api/v1/incidents/{incident}/people/{person}"
     inv = users["investigator"].headers
+    # the reason given when the person was added by hand is ledgered too
+    assert [e["params"]["reason"] for e in _edits(vault, f"person:{person}", "record.reason")] == [
+        "statement"
+    ]
     done = app_client.patch(
         path,
         json={"name": "Rosa Example", "role": "family", "reason": "her statement names her"},
