@@ -34,6 +34,8 @@ SOUND_STEPS = ("speech", "transcript")
 CASES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # Half of an MP4 whose index comes first: frames and sound stop far before the end.
     "truncated": (ALL_STEPS, ("truncated", "corrupt", "cut short", "stops")),
+    # Half of a Matroska file (whose index, the cues, comes last).
+    "truncated_mkv": (ALL_STEPS, ("truncated",)),
     # A real MP4 whose index (the moov box, at the start) is overwritten with random bytes.
     "corrupted_index": (ALL_STEPS, ("corrupt", "truncated", "damaged")),
     # A real MP4 whose pictures and sound (the middle third) are random bytes. Its container is
@@ -89,6 +91,14 @@ def bad_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     files: dict[str, Path] = {}
     files["truncated"] = folder / "truncated.mp4"
     files["truncated"].write_bytes(data[: len(data) // 2])
+    mkv = synth.write_video(
+        folder / "whole.mkv",
+        synth.synth_frames(6, seed=22),
+        audio=tone,
+        container_format="matroska",
+    ).read_bytes()
+    files["truncated_mkv"] = folder / "truncated.mkv"
+    files["truncated_mkv"].write_bytes(mkv[: len(mkv) // 2])
     rng = np.random.default_rng(4)
     moov = data.index(b"moov") - 4
     files["corrupted_index"] = folder / "corrupted_index.mp4"

@@ -58,6 +58,12 @@ def bad_files(media_dir: Path, phone_video: Path) -> dict[str, Path]:
     data = phone_video.read_bytes()
     files["truncated_tail"] = folder / "truncated_tail.mp4"
     files["truncated_tail"].write_bytes(data[: len(data) // 2])
+    # Matroska keeps its index (cues) at the end: a cut file decodes up to the cut.
+    whole = synth.write_video(
+        folder / "whole.mkv", synth.synth_frames(20, seed=8), container_format="matroska"
+    ).read_bytes()
+    files["truncated_mkv"] = folder / "truncated.mkv"
+    files["truncated_mkv"].write_bytes(whole[: len(whole) * 6 // 10])
     files["empty_track"] = synth.write_empty_video_track(folder / "empty_track.mkv")
     files["absurd"] = synth.absurd_y4m(folder / "absurd.y4m")
     return files
@@ -73,6 +79,7 @@ CASES = [
         "folder",
         "truncated_head",
         "truncated_tail",
+        "truncated_mkv",
         "absurd",
     )
     for step in STEPS
@@ -83,7 +90,7 @@ CASES = [
 def test_unusable_files(bad_files: dict[str, Path], name: str, step: str) -> None:
     if name == "absurd" and step in SOUND_STEPS:
         expected: type[errors.TestigoError] = MediaError  # no sound to read, said clearly
-    elif name in ("truncated_tail",):
+    elif name in ("truncated_tail", "truncated_mkv"):
         expected = MediaError
     else:
         expected = errors.TestigoError

@@ -63,6 +63,7 @@ def check_file(path: str | os.PathLike[str]) -> Path:
 def open_media(path: str | os.PathLike[str]) -> Iterator[av.container.InputContainer]:
     """Open ``path`` read-only for demuxing, refusing files FFmpeg does not recognise."""
     file = check_file(path)
+    check_matroska_length(file)
     try:
         container = av.open(str(file), mode="r", metadata_errors="replace")
     except (av.error.InvalidDataError, av.error.EOFError) as error:
@@ -84,6 +85,56 @@ def open_media(path: str | os.PathLike[str]) -> Iterator[av.container.InputConta
         ) from error
     finally:
         container.close()
+
+
+_EBML_MAGIC = b"\x1a\x45\xdf\xa3"
+_MATROSKA_SEGMENT = b"\x18\x53\x80\x67"
+
+
+def _ebml_size(data: bytes, at: int) -> tuple[int | None, int]:
+    """An EBML variable-length size at ``at``: (value, or None when "unknown"; where it ends)."""
+    if at >= len(data) or data[at] == 0:
+        raise ValueError("not an EBML size")
+    length = 9 - data[at].bit_length()
+    if at + length > len(data):
+        raise ValueError("cut short")
+    value = data[at] & (0xFF >> length)
+    for byte in data[at + 1 : at + length]:
+        value = (value << 8) | byte
+    unknown = value == (1 << (7 * length)) - 1
+    return (None if unknown else value), at + length
+
+
+def check_matroska_length(file: Path) -> None:
+    """Refuse a Matroska/WebM file shorter than its segment declares: it was cut short.
+
+    Matroska has no sample index at its start (its cues come last and are lost with the tail), so
+    a cut file decodes without complaint up to the cut. Its segment header says how many bytes
+    follow; a file that ends before them is truncated. Live recordings write an "unknown" size
+    and are not checked.
+    """
+    with file.open("rb") as stream:
+        head = stream.read(64)
+    if not head.startswith(_EBML_MAGIC):
+        return
+    try:
+        header_size, at = _ebml_size(head, len(_EBML_MAGIC))
+        if header_size is None:
+            return
+        at += header_size
+        if head[at : at + 4] != _MATROSKA_SEGMENT:
+            return
+        segment_size, body = _ebml_size(head, at + 4)
+    except ValueError:
+        return
+    if segment_size is None:
+        return
+    size = file.stat().st_size
+    if body + segment_size > size:
+        raise MediaError(
+            f"{file.name}: the file is truncated: it declares {body + segment_size} bytes, but "
+            f"has only {size}"
+        )
 
 
 def is_still_image(container: av.container.InputContainer) -> bool:
