@@ -51,6 +51,8 @@ CASES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "empty": (ALL_STEPS, ("is empty (0 bytes)",)),
     # A video track with no frame in it (its sound track is fine).
     "empty_track": (("probe", *PICTURE_STEPS), ("empty", "no frame", "no video")),
+    # A sound track with no sample in it (its pictures are fine).
+    "empty_audio_track": (SOUND_STEPS, ("no sound could be decoded",)),
     # Sound only, given to the steps that need pictures.
     "audio_only": (PICTURE_STEPS, ("audio-only", "no video", "no pictures")),
     # A still picture under a video's name, given to the steps that need a video or sound.
@@ -115,6 +117,7 @@ def bad_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     files["empty"] = folder / "empty.mp4"
     files["empty"].write_bytes(b"")
     files["empty_track"] = synth.write_empty_video_track(folder / "empty_track.mkv")
+    files["empty_audio_track"] = synth.write_empty_audio_track(folder / "silent_track.mkv")
     files["audio_only"] = synth.write_audio(folder / "voice.m4a", tone)
     files["image_only"] = synth.exif_jpeg(folder / "still.mp4", size=(96, 64))
     files["absurd_video"] = synth.absurd_y4m(folder / "absurd.y4m")

@@ -349,6 +349,21 @@ def write_empty_video_track(path: Path, seconds: float = 2.0) -> Path:
     return path
 
 
+def write_empty_audio_track(path: Path, seconds: float = 3.0) -> Path:
+    """A Matroska file with pictures and a sound track that holds no sample at all."""
+    with av.open(str(path), "w", format="matroska") as container:
+        video = container.add_stream("libx264", rate=10)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        audio = container.add_stream("aac", rate=16_000)
+        audio.layout = "mono"
+        for frame in synth_frames(seconds, width=64, height=48, seed=2):
+            for packet in video.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in video.encode():
+            container.mux(packet)
+    return path
+
+
 def absurd_y4m(path: Path, width: int = 16_000, height: int = 9_000) -> Path:
     """A raw YUV4MPEG2 file whose header claims an absurd frame size (and one tiny frame)."""
     path.write_bytes(

@@ -115,6 +115,14 @@ def test_image_is_not_a_video(tmp_path: Path, step: str) -> None:
         STEPS[step](path)
 
 
+@pytest.mark.parametrize("step", SOUND_STEPS)
+def test_empty_sound_track(tmp_path: Path, step: str) -> None:
+    path = synth.write_empty_audio_track(tmp_path / "silent_track.mkv")
+    with pytest.raises(MediaError, match="no sound could be decoded"):
+        STEPS[step](path)
+    assert probe(path).kind == "video"  # the pictures are fine: the file is described
+
+
 @pytest.mark.parametrize("step", [*VIDEO_STEPS, "probe"])
 def test_empty_video_track(bad_files: dict[str, Path], step: str) -> None:
     with pytest.raises(MediaError):

@@ -202,10 +202,15 @@ def declared_stream_length(stream: av.stream.Stream) -> float | None:
     return None
 
 
-def check_complete(name: str, decoded_until: float | None, expected: float | None) -> None:
+def check_complete(
+    name: str, decoded_until: float | None, expected: float | None, *, what: str = "frame"
+) -> None:
     """Refuse a stream that stops well before its declared end: the file was cut short."""
     if decoded_until is None:
-        raise MediaError(f"{name}: no frame could be decoded; the file is corrupt or truncated")
+        raise MediaError(
+            f"{name}: no {what} could be decoded; the stream is empty, or the file is corrupt or "
+            "truncated"
+        )
     if expected is not None and expected > 2.0 and decoded_until < expected * 0.9 - 1.0:
         raise MediaError(
             f"{name}: decoding stopped at {decoded_until:.1f} s of the {expected:.1f} s the file "

@@ -103,7 +103,7 @@ def _chunks(
             total += len(block)
             if len(block):
                 yield block
-        check_complete(name, total / SAMPLE_RATE if total else None, duration)
+        check_complete(name, total / SAMPLE_RATE if total else None, duration, what="sound")
     except av.error.FFmpegError as error:
         raise MediaError(
             f"{name}: the audio data is corrupt or truncated ({error.strerror})"
