@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from testigo.capture import service
+from testigo.capture import pacer, service
 from testigo.vault.service import Vault
 
 
@@ -20,6 +20,14 @@ def quick_capture_threads(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture
+def vault(vault: Vault) -> Iterator[Vault]:
+    """The shared vault, whose capture thread is stopped before the vault is closed (so the
+    thread is never in the middle of a transaction when the test's database is dropped)."""
+    yield vault
+    pacer.stop_pacing(vault)
 
 
 @pytest.fixture

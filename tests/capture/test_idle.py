@@ -187,6 +187,18 @@ def test_server_thread_closes_a_silent_capture_by_itself(
     assert verify_vault(vault).ok
 
 
+def test_server_thread_closes_a_capture_that_never_sent_a_chunk(
+    vault: Vault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TESTIGO_CAPTURE_IDLE_CLOSE_SECONDS", "1")
+    token = service.create_token(vault, actor="test:alice")
+    opened = service.open_session(vault, token.token, mime_type="video/webm")
+    deadline = time.monotonic() + 30
+    while status_of(vault, opened.public_id) != "interrupted" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert status_of(vault, opened.public_id) == "interrupted"
+
+
 def test_watch_runs_the_thread_only_while_a_capture_is_open(vault: Vault) -> None:
     idle = pacer.CheckpointPacer(vault)
     idle.watch()
@@ -198,6 +210,10 @@ def test_watch_runs_the_thread_only_while_a_capture_is_open(vault: Vault) -> Non
     assert watching._thread is not None and watching._thread.is_alive()
     with vault.reading() as session:
         assert session.scalars(select(CaptureSession)).one().status in service.OPEN
+    watching.stop()
+    assert watching._thread is None or not watching._thread.is_alive()
+    watching.watch()  # a stopped pacer stays stopped
+    assert watching._thread is None or not watching._thread.is_alive()
 
 
 def test_server_start_watches_captures_left_open(

@@ -71,6 +71,8 @@ class CheckpointPacer:
         self._last_append = float("-inf")
         self._last_sweep = float("-inf")
         self._thread: threading.Thread | None = None
+        self._opened = False  # a capture opened since the last count of open captures
+        self._stop = threading.Event()
         self.checkpoints = 0
 
     def note_append(self) -> None:
@@ -118,6 +120,8 @@ class CheckpointPacer:
 
     def note_open(self) -> None:
         """A capture was opened: keep the thread running until it is closed."""
+        with self._lock:
+            self._opened = True
         self._start()
 
     def watch(self) -> None:
@@ -127,8 +131,19 @@ class CheckpointPacer:
         if open_sessions(self.vault):
             self._start()
 
+    def stop(self, timeout: float = 30.0) -> None:
+        """End the background thread for good (the server is stopping), waiting for a sweep or
+        checkpoint in progress to finish."""
+        self._stop.set()
+        with self._lock:
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
     def _start(self) -> None:
         with self._lock:
+            if self._stop.is_set():
+                return
             if self.background and (self._thread is None or not self._thread.is_alive()):
                 self._thread = threading.Thread(
                     target=self._run, name="testigo-capture-checkpoints", daemon=True
@@ -146,14 +161,16 @@ class CheckpointPacer:
             log.info("capture %s closed after a long silence", done.public_id)
         for public_id, problem in swept.failed.items():
             log.warning("capture %s could not be closed: %s", public_id, problem)
+        with self._lock:
+            self._opened = False  # counted below (a capture opened from now on sets it again)
         return open_sessions(self.vault)
 
     def _run(self) -> None:
         step = max(0.05, min(1.0, self.interval / 5))
         still_open = 1
         while True:
-            time.sleep(step)
-            if self.vault.closed:  # the vault was closed (server stopping): nothing to pace
+            self._stop.wait(step)
+            if self._stop.is_set() or self.vault.closed:  # the server is stopping
                 with self._lock:
                     self._thread = None
                 return
@@ -170,7 +187,8 @@ class CheckpointPacer:
                 with self._lock:
                     # Quiet: end the thread, unless a capture is still open (the sweep closes
                     # it once silent for TESTIGO_CAPTURE_IDLE_CLOSE_SECONDS).
-                    if self._dirty_since is None and not (still_open and idle_closing()):
+                    waiting = (still_open or self._opened) and idle_closing()
+                    if self._dirty_since is None and not waiting:
                         self._thread = None
                         return
 
@@ -207,6 +225,14 @@ def mark_stopped(vault: Vault, now: datetime | None = None) -> int:
 
 _PACERS: dict[int, CheckpointPacer] = {}
 _PACERS_LOCK = threading.Lock()
+
+
+def stop_pacing(vault: Vault) -> None:
+    """Stop this vault's background thread, before the vault is closed."""
+    with _PACERS_LOCK:
+        pacer = _PACERS.get(id(vault))
+    if pacer is not None and pacer.vault is vault:
+        pacer.stop()
 
 
 def pacer_for(vault: Vault) -> CheckpointPacer:

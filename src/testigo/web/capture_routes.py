@@ -46,11 +46,14 @@ async def _lifespan(app: Any) -> AsyncIterator[None]:
     # Captures left open (by a device that disappeared, or by a previous run of the server) are
     # closed here once silent for TESTIGO_CAPTURE_IDLE_CLOSE_SECONDS: see capture/pacer.py.
     vault = getattr(app.state, "vault", None)
-    if isinstance(vault, Vault):
-        from testigo.capture.pacer import pacer_for
+    if not isinstance(vault, Vault):
+        yield
+        return
+    from testigo.capture.pacer import pacer_for, stop_pacing
 
-        await run_in_threadpool(pacer_for(vault).watch)
+    await run_in_threadpool(pacer_for(vault).watch)
     yield
+    await run_in_threadpool(stop_pacing, vault)  # before the app closes the vault
 
 
 router = APIRouter(lifespan=_lifespan)
