@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from testigo.db.models import EvidenceItem
+import pytest
+
+from testigo.db.models import EvidenceItem, LedgerEntry
 from testigo.jobs import queue
 from testigo.jobs.worker import Worker
 from testigo.vault.service import Vault
@@ -59,3 +62,45 @@ def test_cli_background_queues_a_job(vault: Vault, face_clip: FaceClip, run_main
     job = json.loads(out)
     assert job["step"] == "redact" and job["status"] == "queued"
     assert job["params"]["mute"] == ["0.5-1.0"]
+
+
+def test_redact_job_is_all_or_nothing(
+    vault: Vault, face_clip: FaceClip, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure while the job's results are recorded leaves no copy; the retry makes one."""
+    from testigo.jobs import context
+
+    item = ingest(vault, face_clip.path)
+    job = queue.enqueue(
+        vault,
+        "redact",
+        item,
+        params={"faces": "all", "actor": "web:investigator"},
+        force=True,
+        max_attempts=1,
+    )
+    real = context.write_annotations
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("simulated failure while recording")
+
+    monkeypatch.setattr(context, "write_annotations", broken)
+    Worker(vault, threads=1, steps=["redact"]).run(idle_exit=True, handle_signals=False)
+    failed = queue.get_job(vault, job.id)
+    assert failed.status == "failed" and failed.attempts == 1
+    assert "simulated failure while recording" in (failed.error or "")
+    with vault.reading() as session:
+        assert session.query(EvidenceItem).filter(EvidenceItem.kind == "redacted").count() == 0
+        entries = session.query(LedgerEntry).filter(LedgerEntry.entry_type == "evidence.derive")
+        assert entries.count() == 0
+    assert verify_vault(vault).ok
+
+    monkeypatch.setattr(context, "write_annotations", real)
+    queue.retry(vault, job.id)
+    Worker(vault, threads=1, steps=["redact"]).run(idle_exit=True, handle_signals=False)
+    done = queue.get_job(vault, job.id)
+    assert done.status == "succeeded", done.error
+    with vault.reading() as session:
+        copies = session.query(EvidenceItem).filter(EvidenceItem.kind == "redacted").all()
+        assert [c.id for c in copies] == [done.result["item_id"]]
+    assert verify_vault(vault).ok

@@ -26,6 +26,7 @@ ANALYSIS_ACTOR = "testigo:analysis"
 
 
 Annotate = Callable[[list[IngestResult]], list[NewAnnotation]]
+Describe = Callable[[list[IngestResult]], dict[str, Any]]
 
 
 @dataclass
@@ -34,7 +35,8 @@ class StepOutput:
 
     ``derived`` lists derived files whose blobs are written; their items are recorded in the
     commit's transaction, in order, and ``annotate`` is then given the stored items (with their
-    new ids) to make the annotations that name them.
+    new ids) to make the annotations that name them; ``describe`` adds fields that name them to
+    the job's result (a redaction's new item id).
     """
 
     annotations: list[NewAnnotation] = field(default_factory=list)
@@ -42,6 +44,7 @@ class StepOutput:
     ledger_params: dict[str, Any] = field(default_factory=dict)
     derived: list[PreparedDerived] = field(default_factory=list)
     annotate: Annotate | None = None
+    describe: Describe | None = None
 
 
 @dataclass
@@ -109,6 +112,8 @@ class StepContext:
                 about=[self.item_id] if self.item_id else [],
             )
             result = dict(output.result)
+            if output.describe is not None:
+                result.update(output.describe(stored))
             if batch is not None:
                 result["ledger_seq"] = batch.ledger_seq
                 result["annotations"] = len(batch.annotation_ids)

@@ -2,7 +2,8 @@
 
 The web app and `testigo redact --background` queue it; a worker (inside `testigo serve`, or
 `testigo worker`, or Celery) runs it with progress on the job row. The redacted copy and its
-ledger entry are written by `redact_item` itself, all or nothing.
+ledger entry are recorded in the same transaction that marks the job done: a worker that dies
+midway leaves only an unnamed blob, and the retry makes exactly one copy.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from testigo.jobs.context import StepContext, StepOutput
-from testigo.protect.service import redact_item
+from testigo.protect.service import prepare_redaction, queue_credentials
+from testigo.vault.ingest import IngestResult
 
 PARAMETERS = ("faces", "boxes", "mute", "bleep", "strip_metadata", "kind")
 
@@ -18,7 +20,7 @@ PARAMETERS = ("faces", "boxes", "mute", "bleep", "strip_metadata", "kind")
 def redact_step(ctx: StepContext) -> StepOutput:
     params: dict[str, Any] = ctx.params or {}
     actor = str(params.get("actor") or ctx.actor)
-    result = redact_item(
+    prepared = prepare_redaction(
         ctx.vault,
         ctx.item_id,
         faces=params.get("faces", "all"),
@@ -30,12 +32,20 @@ def redact_step(ctx: StepContext) -> StepOutput:
         actor=actor,
         progress=lambda fraction, message: ctx.progress(min(0.99, fraction), message),
     )
-    summary = result.to_dict()
-    return StepOutput(
-        result={
-            "item_id": summary.get("item_id"),
-            "sha256": summary.get("sha256"),
-            "media_type": summary.get("media_type"),
-        },
-        ledger_params={"redacted_sha256": summary.get("sha256")},
+    derived = prepared.derived
+    recorded: list[int] = []
+
+    def describe(stored: list[IngestResult]) -> dict[str, Any]:
+        recorded[:] = [stored[0].item_id]
+        return {"item_id": stored[0].item_id}
+
+    output = StepOutput(
+        result={"sha256": derived.sha256, "media_type": derived.media_type},
+        ledger_params={"redacted_sha256": derived.sha256},
+        derived=[derived],
+        describe=describe,
     )
+    ctx.commit(output)
+    # Committed: the copy exists, so reading its own credentials can be queued.
+    queue_credentials(ctx.vault, recorded[0], actor)
+    return output

@@ -37,7 +37,8 @@ from testigo.protect.metadata import (
     strip_video_metadata,
 )
 from testigo.protect.redact_video import REDACTION_KINDS, ManualBox, hide_regions, redact_video
-from testigo.vault.derive import store_derived
+from testigo.vault.derive import PreparedDerived, prepare_derived, record_derived
+from testigo.vault.ingest import IngestResult
 from testigo.vault.service import Vault
 
 log = logging.getLogger(__name__)
@@ -215,6 +216,28 @@ def item_c2pa_summary(vault: Vault, item_id: int, *, fresh: bool = False) -> dic
     return {**summary, "item_id": item_id, "source": "file"}
 
 
+@dataclass
+class PreparedRedaction:
+    """A redacted, signed copy whose blob is stored, but which no row or ledger entry names yet."""
+
+    item_id: int
+    original_sha256: str
+    derived: PreparedDerived
+
+    def result(self, stored: IngestResult) -> RedactionResult:
+        return RedactionResult(
+            item_id=stored.item_id,
+            sha256=stored.sha256,
+            size=stored.size,
+            media_type=stored.media_type,
+            ledger_seq=stored.ledger_seq,
+            original_item_id=self.item_id,
+            original_sha256=self.original_sha256,
+            duplicate=stored.duplicate,
+            params=self.derived.params,
+        )
+
+
 def redact_item(
     vault: Vault,
     item_id: int,
@@ -230,6 +253,46 @@ def redact_item(
     progress: Progress | None = None,
 ) -> RedactionResult:
     """Store a redacted, signed copy of item ``item_id`` and ledger exactly how it was made."""
+    prepared = prepare_redaction(
+        vault,
+        item_id,
+        faces=faces,
+        boxes=boxes,
+        mute=mute,
+        bleep=bleep,
+        strip_metadata=strip_metadata,
+        kind=kind,
+        tracking=tracking,
+        actor=actor,
+        progress=progress,
+    )
+    with vault.transaction() as session:
+        stored = record_derived(session, prepared.derived)
+    queue_credentials(vault, stored.item_id, actor)
+    if progress is not None:
+        progress(1.0, "done")
+    return prepared.result(stored)
+
+
+def prepare_redaction(
+    vault: Vault,
+    item_id: int,
+    *,
+    faces: FaceChoice | str = "all",
+    boxes: Sequence[ManualBox | str] = (),
+    mute: Sequence[TimeRange | str | tuple[float, float]] = (),
+    bleep: bool = False,
+    strip_metadata: bool = True,
+    kind: str = "blur",
+    tracking: TrackingParams | None = None,
+    actor: str,
+    progress: Progress | None = None,
+) -> PreparedRedaction:
+    """Make the redacted, signed copy and store its blob; the caller records it (all or nothing).
+
+    A background job records it in the same transaction that marks the job done, so a worker
+    that dies in between leaves no half-made redaction and a retry makes exactly one.
+    """
     if kind not in REDACTION_KINDS:
         raise UsageError(f"the redaction kind must be one of {', '.join(REDACTION_KINDS)}")
     face_mode, track_ids = _normalise_faces(faces)
@@ -313,7 +376,7 @@ def redact_item(
         report(0.96, "storing the copy")
         media_type = mime_type_for(signed) or "application/octet-stream"
         with signed.open("rb") as handle:
-            stored = store_derived(
+            derived = prepare_derived(
                 vault,
                 handle,
                 parents=[item_id],
@@ -324,22 +387,10 @@ def redact_item(
                 kind="redacted",
                 details={"public": True},
             )
-    _queue_credentials(vault, stored.item_id, actor)
-    report(1.0, "done")
-    return RedactionResult(
-        item_id=stored.item_id,
-        sha256=stored.sha256,
-        size=stored.size,
-        media_type=stored.media_type,
-        ledger_seq=stored.ledger_seq,
-        original_item_id=item_id,
-        original_sha256=original.sha256,
-        duplicate=stored.duplicate,
-        params=params,
-    )
+    return PreparedRedaction(item_id=item_id, original_sha256=original.sha256, derived=derived)
 
 
-def _queue_credentials(vault: Vault, item_id: int, actor: str) -> None:
+def queue_credentials(vault: Vault, item_id: int, actor: str) -> None:
     """Queue the reading of the copy's own manifest (the ``c2pa`` step), as for any media.
 
     Derived items get no analysis at ingest; a signed copy's credentials are still worth showing
