@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,6 +39,9 @@ def celery_worker(
     except redis.exceptions.ConnectionError:
         pytest.skip("Redis is not running on 127.0.0.1:6379")
     monkeypatch.setenv("TESTIGO_CELERY_BROKER", REDIS_URL)
+    # A queue of this run's own: a stray worker left by an interrupted run cannot take its tasks.
+    queue_name = f"testigo-test-{uuid.uuid4().hex[:12]}"
+    monkeypatch.setenv("TESTIGO_CELERY_QUEUE", queue_name)
     log = (tmp_path / "celery.log").open("wb")
     proc = subprocess.Popen(
         [
@@ -54,7 +58,7 @@ def celery_worker(
             "--without-heartbeat",
             "--loglevel=INFO",
         ],
-        env={**os.environ, "TESTIGO_CELERY_BROKER": REDIS_URL},
+        env={**os.environ, "TESTIGO_CELERY_BROKER": REDIS_URL, "TESTIGO_CELERY_QUEUE": queue_name},
         stdout=log,
         stderr=subprocess.STDOUT,
     )

@@ -31,7 +31,13 @@ from testigo.vault.service import Vault, open_vault
 
 log = logging.getLogger(__name__)
 
-QUEUE_NAME = "testigo"
+
+def _queue_name() -> str:
+    """``TESTIGO_CELERY_QUEUE`` lets several vaults (or test runs) share one broker."""
+    return os.environ.get("TESTIGO_CELERY_QUEUE", "").strip() or "testigo"
+
+
+QUEUE_NAME = _queue_name()
 SWEEP_SECONDS = 30.0
 
 
@@ -73,6 +79,7 @@ def send_jobs(job_ids: Sequence[int], *, countdown: float | None = None) -> None
     for job_id in job_ids:
         run_job_task.apply_async(
             args=[int(job_id)],
+            queue=_queue_name(),
             countdown=countdown,
             retry=True,
             retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5},
