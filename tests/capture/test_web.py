@@ -296,3 +296,31 @@ def test_alert_failure_is_recorded_not_raised(
         *alerts.recipients({"emails": ["a@b.c"]}),
     )
     assert not outcome.sent and "email" in outcome.failed and len(outcome.failed) == 2
+
+
+def test_a_links_own_webhook_cannot_reach_the_servers_network(
+    vault: Vault, loopback_servers: tuple[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Webhooks typed into a capture link are guarded; the deployment's own are trusted."""
+    hook_url, _ = loopback_servers
+    monkeypatch.delenv("TESTIGO_ALERT_WEBHOOKS", raising=False)
+    monkeypatch.delenv("TESTIGO_SMTP_HOST", raising=False)
+    monkeypatch.delenv("TESTIGO_FETCH_ALLOW_PRIVATE", raising=False)
+    for name in ("http_proxy", "HTTP_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    received = len(_Hook.received)
+    payload = {"session": "s1", "follow_url": "u", "started_at": "t"}
+    outcome = alerts.send_alerts(vault, payload, *alerts.recipients({"webhooks": [hook_url]}))
+    assert not outcome.sent
+    assert "private or local network address" in outcome.failed[f"webhook:{hook_url.split('/')[2]}"]
+    assert len(_Hook.received) == received  # nothing was posted
+
+    monkeypatch.setenv("TESTIGO_ALERT_WEBHOOKS", hook_url)
+    outcome = alerts.send_alerts(vault, payload, *alerts.recipients({}))
+    assert outcome.sent == [f"webhook:{hook_url.split('/')[2]}"]
+    assert len(_Hook.received) == received + 1
+
+    monkeypatch.delenv("TESTIGO_ALERT_WEBHOOKS")
+    monkeypatch.setenv("TESTIGO_FETCH_ALLOW_PRIVATE", "1")
+    outcome = alerts.send_alerts(vault, payload, *alerts.recipients({"webhooks": [hook_url]}))
+    assert outcome.sent and len(_Hook.received) == received + 2

@@ -14,7 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from testigo.errors import RefusedInputError, UsageError
-from testigo.records.fetch import fetch_url, is_public_address
+from testigo.netguard import is_public_address
+from testigo.records.fetch import fetch_url
 
 from .conftest import ARTICLES
 

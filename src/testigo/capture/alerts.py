@@ -20,6 +20,7 @@ from email.message import EmailMessage
 from typing import Any
 from urllib.parse import urlsplit
 
+from testigo import netguard
 from testigo.vault import ledger
 from testigo.vault.service import Vault
 
@@ -62,8 +63,12 @@ def send_alerts(
     """Send now (the caller picks the thread) and ledger the outcome."""
     outcome = AlertOutcome()
     body = json.dumps(dict(payload)).encode("utf-8")
+    # The deployment's own webhooks may be anywhere; a link's, typed by an investigator, may not
+    # reach the server's own network (loopback, private, metadata addresses).
+    trusted = set(_split(os.environ.get("TESTIGO_ALERT_WEBHOOKS")))
     for url in webhooks:
         target = f"webhook:{urlsplit(url).netloc}"
+        web = netguard.opener(guarded=url not in trusted and netguard.guard_enabled())
         try:
             request = urllib.request.Request(
                 url,
@@ -71,7 +76,7 @@ def send_alerts(
                 method="POST",
                 headers={"Content-Type": "application/json", "User-Agent": "testigo-capture"},
             )
-            with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
+            with web.open(request, timeout=TIMEOUT_SECONDS) as response:
                 if not 200 <= response.status < 300:
                     raise OSError(f"HTTP {response.status}")
             outcome.sent.append(target)
