@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from testigo.capture import pacer, recording, service
+from testigo.capture import pacer, recording, service, views
 from testigo.capture.errors import SessionClosed
 from testigo.capture.models import CaptureSession
 from testigo.db.models import EvidenceItem, LedgerEntry
@@ -96,6 +96,12 @@ def test_silent_capture_is_closed_as_a_playable_partial_recording(
     assert int(closure["params"]["reason"].split()[2]) >= 660
     assert f"capture:{opened[0]}" in closure["subjects"]
     assert verify_vault(vault).ok
+    # The capture's page says how it ended, from that entry.
+    _, detail = views.session_detail(vault, opened[0])
+    assert detail["status"] == "interrupted"
+    assert detail["closed"]["type"] == "capture.interrupt"
+    assert detail["closed"]["reason"] == closure["params"]["reason"]
+    assert detail["closed"]["actor"] == recording.IDLE_ACTOR
 
     # A chunk sent after the closure is refused and changes nothing.
     with pytest.raises(SessionClosed, match="interrupted"):

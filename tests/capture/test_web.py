@@ -196,10 +196,19 @@ def test_investigator_pages_attach_and_close(
     assert attached.status_code == 200 and attached.json()["incident_id"] == incident_id
     closed = client.post(f"/api/v1/captures/{sid}/close", headers=investigator)
     assert closed.json()["status"] == "abandoned" and closed.json()["chunks"] == 2
+    page = client.get(f"/captures/{sid}", headers=investigator)
+    assert 'id="watch-closed"' in page.text and "capture.abandon" not in page.text
+    assert "web:" in page.text.split('id="watch-closed"', 1)[1].split("</dd>", 1)[0]
     link_page = client.post(
-        "/captures/links", data={"csrf_token": "", "label": "x"}, headers=investigator
+        "/captures/links", data={"csrf_token": "", "label": "x", "uses": "3"}, headers=investigator
     )
     assert link_page.status_code == 200 and "data:image/svg+xml" in link_page.text
+    links = client.get("/api/v1/capture/tokens", headers=investigator).json()
+    assert any(t["label"] == "x" and t["uses"] == 3 for t in links["links"])
+    refused = client.post(
+        "/captures/links", data={"csrf_token": "", "label": "y", "uses": "0"}, headers=investigator
+    )
+    assert refused.status_code in (400, 422)
     assert verify_vault(vault).ok
 
 

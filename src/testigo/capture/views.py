@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from testigo.capture.models import CaptureChunk, CaptureSession, CaptureToken
 from testigo.capture.pacer import stale_seconds
 from testigo.vault import ledger
+from testigo.vault.canonical import parse_json
 from testigo.vault.service import Vault
 
 LIST_LIMIT = 200
@@ -111,7 +112,27 @@ def session_detail(vault: Vault, public_id: str) -> tuple[CaptureSession, dict[s
         if found is None:
             raise SessionNotFound(f"there is no capture session {public_id[:40]}")
         row, token = found
-        return row, session_dict(row, token, signed_chunk_count(session, row))
+        detail = session_dict(row, token, signed_chunk_count(session, row))
+        detail["closed"] = closing_entry(session, public_id)
+        return row, detail
+
+
+CLOSING_TYPES = ("capture.finish", "capture.abandon", "capture.interrupt")
+
+
+def closing_entry(session: Session, public_id: str) -> dict[str, Any] | None:
+    """How the capture ended, from its ledger entry: who or what closed it, when, and why."""
+    for entry in reversed(ledger.entries_for_subject(session, f"capture:{public_id}")):
+        if entry.entry_type in CLOSING_TYPES:
+            params = parse_json(entry.body).get("params", {})
+            return {
+                "type": entry.entry_type,
+                "actor": entry.actor,
+                "time": entry.created_at,
+                "reason": params.get("reason"),
+                "ledger_seq": entry.seq,
+            }
+    return None
 
 
 def qr_svg(link: str) -> str:

@@ -28,12 +28,12 @@ from fastapi.responses import (
     StreamingResponse,
 )
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from starlette.requests import ClientDisconnect
 
 from testigo.capture import alerts, recording, service, views
 from testigo.capture.errors import BadChunkRequest, CaptureError, ChunkTooLarge
-from testigo.errors import NotFoundError
+from testigo.errors import NotFoundError, RefusedInputError
 from testigo.vault.service import Vault
 from testigo.web import access, i18n
 from testigo.web.accounts import Principal
@@ -505,7 +505,7 @@ def captures_json(user: PageUser, vault: VaultDep) -> JSONResponse:
 @router.get("/captures/links/new", include_in_schema=False)
 def new_link_form(request: Request, user: PageUser) -> HTMLResponse:
     access.require_role(user, "investigator")
-    return render(request, "captures_link.html", {"made": None})
+    return render(request, "captures_link.html", {"made": None, "max_uses": service.MAX_USES})
 
 
 @router.post("/captures/links", include_in_schema=False)
@@ -517,20 +517,29 @@ def new_link(
     label: Annotated[str, Form()] = "",
     network: Annotated[str, Form()] = "",
     hours: Annotated[float, Form()] = 24.0,
+    uses: Annotated[int, Form()] = 1,
     webhooks: Annotated[str, Form()] = "",
     emails: Annotated[str, Form()] = "",
 ) -> HTMLResponse:
     check_csrf(request, user, csrf_token)
-    body = TokenIn(
-        label=label or None,
-        network=network or None,
-        hours=hours,
-        webhooks=[w for w in webhooks.split() if w],
-        emails=[e for e in emails.replace(",", " ").split() if e],
-    )
+    try:
+        body = TokenIn(
+            label=label or None,
+            network=network or None,
+            hours=hours,
+            uses=uses,
+            webhooks=[w for w in webhooks.split() if w],
+            emails=[e for e in emails.replace(",", " ").split() if e],
+        )
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}" for error in exc.errors()
+        )
+        raise RefusedInputError(f"the capture link form is not valid: {problems}") from None
     made = _new_link(request, vault, user, body)
     made["qr_uri"] = views.qr_data_uri(made["link"])
-    return render(request, "captures_link.html", {"made": made})
+    made["uses"] = body.uses
+    return render(request, "captures_link.html", {"made": made, "max_uses": service.MAX_USES})
 
 
 @router.get("/captures/{public_id}.json", include_in_schema=False)
