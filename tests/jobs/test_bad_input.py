@@ -143,6 +143,8 @@ def _recorded(vault: Vault, item_ids: list[int]) -> dict[str, Any]:
         }
 
 
+# Pillow warns before it refuses the decompression bomb among the files; the refusal is asserted.
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
 def test_every_step_fails_clearly_on_bad_input_and_stores_nothing(
     vault: Vault, bad_files: dict[str, Path], media: dict[str, Path], no_auto: None
 ) -> None:
