@@ -7,6 +7,7 @@ transaction, and at spread-out moments of a plain `testigo ingest` of a large fi
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -189,9 +190,11 @@ def test_kill_real_cli_at_spread_out_moments(
             testigo, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
         time.sleep(duration * fraction)
-        if proc.poll() is None:
-            _kill(proc)
-        else:
-            proc.communicate()
+        # The run may end on its own between the check and the signal (late moments, warm
+        # caches): then it must have succeeded; either way the vault must verify.
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGKILL)
+        _out, err = proc.communicate()
+        assert proc.returncode in (0, -signal.SIGKILL), err.decode()[-2000:]
         _assert_verifiable(ready_vault)
     assert _items(ready_vault) == 1
