@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 from testigo.errors import RefusedInputError
 
 
-def private_fetch_allowed() -> bool:
+def _private_allowed() -> bool:
     return os.environ.get("TESTIGO_FETCH_ALLOW_PRIVATE", "").strip().lower() in ("1", "true", "yes")
 
 
@@ -87,7 +87,7 @@ class _GuardedHTTPSHandler(urllib.request.HTTPSHandler):
         return self.do_open(_GuardedHTTPSConnection, req, context=self._context)  # type: ignore[attr-defined]
 
 
-def check_through_proxy(url: str) -> None:
+def _check_through_proxy(url: str) -> None:
     """Behind a proxy the socket reaches the proxy: judge the target by its resolved addresses."""
     host = urlparse(url).hostname or ""
     if not urllib.request.getproxies() or urllib.request.proxy_bypass(host):
@@ -100,13 +100,24 @@ def check_through_proxy(url: str) -> None:
         _refuse_private(host, str(info[4][0]))
 
 
+class _ProxiedTargetCheck(urllib.request.BaseHandler):
+    """Runs before every request the opener sends, the first and each redirect alike."""
+
+    def http_request(self, req: urllib.request.Request) -> urllib.request.Request:
+        _check_through_proxy(req.full_url)
+        return req
+
+    https_request = http_request
+
+
 def opener(*handlers: urllib.request.BaseHandler, guarded: bool) -> urllib.request.OpenerDirector:
     """A urllib opener; ``guarded`` refuses non-public addresses (see the module's text)."""
     extra: list[urllib.request.BaseHandler] = list(handlers)
     if guarded:
-        extra += [_GuardedHTTPHandler(), _GuardedHTTPSHandler()]
+        extra += [_GuardedHTTPHandler(), _GuardedHTTPSHandler(), _ProxiedTargetCheck()]
     return urllib.request.build_opener(*extra)
 
 
 def guard_enabled(allow_private: bool | None = None) -> bool:
-    return not (private_fetch_allowed() if allow_private is None else allow_private)
+    """Whether to guard: the caller's choice, else ``TESTIGO_FETCH_ALLOW_PRIVATE``."""
+    return not (_private_allowed() if allow_private is None else allow_private)

@@ -155,3 +155,17 @@ def test_cli_imports_by_url_when_allowed(  # type: ignore[no-untyped-def]
     assert record["timeline"]
     code, out, _ = run_main("verify", "--json")
     assert code == 0 and json.loads(out)["ok"]
+
+
+def test_behind_a_proxy_the_target_is_judged_by_its_address(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Nothing listens on the "proxy": a refusal here comes before any connection to it.
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("TESTIGO_FETCH_ALLOW_PRIVATE", raising=False)
+    with pytest.raises(RefusedInputError, match="private or local network address"):
+        fetch_url("http://10.1.2.3/story", timeout=5)
+    with pytest.raises(RefusedInputError, match="cannot fetch"):
+        fetch_url("http://10.1.2.3/story", timeout=5, allow_private=True)  # the proxy is down

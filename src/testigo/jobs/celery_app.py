@@ -37,7 +37,6 @@ def _queue_name() -> str:
     return os.environ.get("TESTIGO_CELERY_QUEUE", "").strip() or "testigo"
 
 
-QUEUE_NAME = _queue_name()
 SWEEP_SECONDS = 30.0
 
 
@@ -47,7 +46,7 @@ def _broker() -> str:
 
 app = Celery("testigo", broker=_broker())
 app.conf.update(
-    task_default_queue=QUEUE_NAME,
+    task_default_queue=_queue_name(),
     task_ignore_result=True,
     # A message is acknowledged only when its task returns; a worker killed mid-job leaves it
     # for another (the lease on the row decides who actually runs it).

@@ -16,7 +16,7 @@ from urllib.parse import urljoin, urlparse
 
 from testigo.errors import RefusedInputError, UsageError
 from testigo.extract.decode import HTML_OVERHEAD, max_text_bytes
-from testigo.netguard import check_through_proxy, guard_enabled, opener
+from testigo.netguard import guard_enabled, opener
 from testigo.vault import ledger
 
 DEFAULT_TIMEOUT = 20.0
@@ -37,8 +37,6 @@ class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
         if urlparse(newurl).scheme not in ("http", "https"):
             raise RefusedInputError(f"the page redirects to a non-web address: {newurl}")
-        if self.guarded:
-            check_through_proxy(newurl)
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
     def http_error_302(self, req, fp, code, msg, headers):  # type: ignore[no-untyped-def]
@@ -50,7 +48,6 @@ class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
         return super().http_error_302(req, fp, code, msg, headers)
 
     http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
-    guarded = True
 
 
 def is_url(value: str) -> bool:
@@ -72,15 +69,10 @@ def fetch_url(
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise UsageError(f"only http:// and https:// addresses can be fetched (got {url!r})")
     cap = max_bytes if max_bytes is not None else max_text_bytes() * HTML_OVERHEAD
-    guarded = guard_enabled(allow_private)
-    redirects = _HttpOnlyRedirects()
-    redirects.guarded = guarded
-    web = opener(redirects, guarded=guarded)
+    web = opener(_HttpOnlyRedirects(), guarded=guard_enabled(allow_private))
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     fetched_at = ledger.utc_now()
     try:
-        if guarded:
-            check_through_proxy(url)
         with web.open(request, timeout=timeout) as response:
             length = response.headers.get("Content-Length")
             if length and length.isdigit() and int(length) > cap:
