@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -106,3 +108,29 @@ def run_main(env: dict[str, str], capsys: pytest.CaptureFixture[str]):  # type: 
         return code, captured.out, captured.err
 
     return call
+
+
+@pytest.fixture
+def serve_http(
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Callable[[type[BaseHTTPRequestHandler]], str]]:
+    """Start a web server on loopback with a given handler; gives its base URL.
+
+    Proxies are switched off and ``TESTIGO_FETCH_ALLOW_PRIVATE`` cleared, so each test says
+    itself whether the server may reach loopback.
+    """
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("TESTIGO_FETCH_ALLOW_PRIVATE", raising=False)
+    servers: list[ThreadingHTTPServer] = []
+
+    def start(handler: type[BaseHTTPRequestHandler]) -> str:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        servers.append(server)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
