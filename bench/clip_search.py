@@ -217,7 +217,7 @@ def through_vault(
     )
     from testigo.jobs.results import NewAnnotation, write_annotations
     from testigo.jobs.steps import FINGERPRINT_MEDIA_TYPE
-    from testigo.vault.derive import prepare_derived, record_derived
+    from testigo.vault.derive import store_derived
     from testigo.vault.ingest import Acquired, store_stream
     from testigo.vault.service import Vault, init_vault, open_vault
 
@@ -242,7 +242,7 @@ def through_vault(
                 acquired=Acquired(actor=settings.actor),
                 session=session,
             )
-            prepared = prepare_derived(
+            stored = store_derived(
                 vault,
                 fingerprint.to_bytes(),
                 parents=[video.item_id],
@@ -252,7 +252,6 @@ def through_vault(
                 media_type=FINGERPRINT_MEDIA_TYPE,
                 session=session,
             )
-            stored = record_derived(session, prepared)
             write_annotations(
                 session,
                 [

@@ -61,6 +61,7 @@ class StepContext:
     lost: threading.Event = field(default_factory=threading.Event)
     stopping: threading.Event = field(default_factory=threading.Event)
     committed: WrittenBatch | None = None
+    stored: list[IngestResult] = field(default_factory=list)  # derived items, once committed
     committed_flag: bool = False
     fraction: float = 0.0
     message: str | None = None
@@ -119,5 +120,6 @@ class StepContext:
                 result["annotations"] = len(batch.annotation_ids)
             queue.complete_in(session, self.job_id, self.owner, result)
         self.committed = batch
+        self.stored = stored
         self.committed_flag = True
         return output

@@ -87,12 +87,10 @@ class CachedIndex:
     index: MatchIndex = field(default_factory=MatchIndex)
     seq: int = -1
     shas: dict[str, str] = field(default_factory=dict)
-    saved_seq: int = -1
     unsaved: int = 0
     rows_read: int = 0
     last_rows_read: int = 0
     fingerprints_loaded: int = 0
-    refreshes: int = 0
 
 
 _CACHES: dict[str, CachedIndex] = {}
@@ -151,7 +149,7 @@ def _from_file(vault: Vault, database: str, ledger_size: int) -> CachedIndex:
     ):
         log.info("the saved match index is for another database or out of date: reading all")
         return cache
-    cache.index, cache.seq, cache.saved_seq = index, seq, seq
+    cache.index, cache.seq = index, seq
     cache.shas = {str(k): str(v) for k, v in shas.items()}
     return cache
 
@@ -159,7 +157,7 @@ def _from_file(vault: Vault, database: str, ledger_size: int) -> CachedIndex:
 def _save(vault: Vault, cache: CachedIndex) -> None:
     cache.index.metadata = {"database": cache.database, "seq": cache.seq, "shas": cache.shas}
     cache.index.save(index_path(vault))
-    cache.saved_seq, cache.unsaved = cache.seq, 0
+    cache.unsaved = 0
 
 
 def _refresh(vault: Vault, cache: CachedIndex) -> None:
@@ -170,7 +168,6 @@ def _refresh(vault: Vault, cache: CachedIndex) -> None:
             .where(Annotation.ledger_seq > cache.seq, Annotation.kind == "fingerprint")
             .order_by(Annotation.ledger_seq, Annotation.id)
         ).all()
-    cache.refreshes += 1
     cache.last_rows_read = len(rows)
     cache.rows_read += len(rows)
     for item_id, data, seq in rows:

@@ -296,10 +296,10 @@ def _name_the_item(summary: dict[str, Any], temporary: str, label: str) -> None:
 
 
 def _with_links(session: Session, row: Annotation) -> dict[str, Any]:
+    """The stored summary; ingredients not linked at ingest are looked up again (their item may
+    have arrived since). Links already stored stay true: items and annotations are never removed."""
     summary: dict[str, Any] = dict(row.data)
     summary["ingredients"] = [dict(i) for i in summary.get("ingredients") or []]
-    for ingredient in summary["ingredients"]:
-        ingredient["item_id"], ingredient["matched_by"] = None, None
     link_ingredients(session, summary, own_item=row.item_id)
     summary["read_at"] = row.created_at
     summary["ledger_seq"] = row.ledger_seq

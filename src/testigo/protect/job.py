@@ -33,10 +33,8 @@ def redact_step(ctx: StepContext) -> StepOutput:
         progress=lambda fraction, message: ctx.progress(min(0.99, fraction), message),
     )
     derived = prepared.derived
-    recorded: list[int] = []
 
     def describe(stored: list[IngestResult]) -> dict[str, Any]:
-        recorded[:] = [stored[0].item_id]
         return {"item_id": stored[0].item_id}
 
     output = StepOutput(
@@ -47,5 +45,5 @@ def redact_step(ctx: StepContext) -> StepOutput:
     )
     ctx.commit(output)
     # Committed: the copy exists, so reading its own credentials can be queued.
-    queue_credentials(ctx.vault, recorded[0], actor)
+    queue_credentials(ctx.vault, ctx.stored[0].item_id, actor)
     return output

@@ -1,9 +1,10 @@
 """Making a redacted public copy of an item: faces, drawn boxes, sound, metadata, C2PA.
 
-``redact_item`` is the one entry point for the CLI, the web app and background jobs: plain inputs,
-a progress callback, a JSON-able result. The original is never changed; the copy is stored as a
-new item naming it, with the exact parameters in the ledger, and only once every step has
-succeeded (a failure leaves nothing behind).
+``redact_item`` serves the CLI: plain inputs, a progress callback, a JSON-able result. Background
+jobs (the web app's, `--background`) call ``prepare_redaction`` and record the copy in the job's
+own commit. The original is never changed; the copy is stored as a new item naming it, with the
+exact parameters in the ledger, and only once every step has succeeded (a failure leaves nothing
+behind).
 """
 
 from __future__ import annotations
@@ -182,15 +183,6 @@ def list_item_faces(
         if _kind_of(path) != "video":
             raise MediaError(f"item {item_id} is not a video; faces are tracked in videos")
         return find_faces(path, tracking=tracking, progress=progress, thumbnails=thumbnails)
-
-
-def read_item_c2pa(vault: Vault, item_id: int) -> dict[str, Any] | None:
-    """The C2PA manifest a stored item carries (as it arrived, or as we signed it), checked."""
-    from testigo.protect.c2pa_sign import read_c2pa
-
-    with tempfile.TemporaryDirectory(prefix="testigo-c2pa-") as tmp:
-        item, path = _load_original(vault, item_id, Path(tmp))
-        return read_c2pa(path, vault.settings, media_type=item.media_type)
 
 
 def item_c2pa_summary(vault: Vault, item_id: int, *, fresh: bool = False) -> dict[str, Any]:
@@ -394,22 +386,11 @@ def queue_credentials(vault: Vault, item_id: int, actor: str) -> None:
     """Queue the reading of the copy's own manifest (the ``c2pa`` step), as for any media.
 
     Derived items get no analysis at ingest; a signed copy's credentials are still worth showing
-    on its page. Idempotent, and it never makes a stored redaction fail: a problem is logged and
-    ``testigo analyze ITEM --only c2pa`` queues it later.
+    on its page. It never makes a stored redaction fail (``testigo.jobs.auto``).
     """
-    from testigo.jobs.config import load_job_settings
-    from testigo.jobs.queue import enqueue
+    from testigo.jobs.auto import queue_steps_quietly
 
-    try:
-        settings = load_job_settings()
-        if settings.auto_analyze:
-            enqueue(vault, "c2pa", item_id, actor=actor, settings=settings)
-    except Exception as exc:
-        log.warning(
-            "redacted copy %s was stored, but reading its C2PA manifest could not be queued: %s",
-            item_id,
-            exc,
-        )
+    queue_steps_quietly(vault, item_id, ("c2pa",), actor)
 
 
 def _faces_params(

@@ -80,6 +80,7 @@ class PreparedDerived:
     size: int
     media_type: str
     parents: tuple[int, ...]
+    parent_hashes: tuple[str, ...]
     derivation: str
     params: dict[str, Any]
     actor: str
@@ -106,14 +107,12 @@ def prepare_derived(
         raise UsageError("a derived item must name at least one parent")
     if not derivation or len(derivation) > 64:
         raise UsageError("a derivation needs a name of at most 64 characters")
+    unique = tuple(dict.fromkeys(parents))
     if session is None:
         with vault.reading() as reader:
-            found = set(_parents(reader, parents))
+            hashes = _parent_hashes(reader, unique)
     else:
-        found = set(_parents(session, parents))
-    missing = [p for p in parents if p not in found]
-    if missing:
-        raise NotFoundError(f"the parent item(s) {missing} do not exist")
+        hashes = _parent_hashes(session, unique)
     stream: BinaryIO = io.BytesIO(content) if isinstance(content, bytes | bytearray) else content
     reader_stream = SniffingReader(stream)
     blob = vault.blobs.put_stream(reader_stream, progress=progress)  # type: ignore[arg-type]
@@ -121,7 +120,8 @@ def prepare_derived(
         sha256=blob.sha256,
         size=blob.size,
         media_type=media_type or detect_media_type(reader_stream.head),
-        parents=tuple(dict.fromkeys(parents)),
+        parents=unique,
+        parent_hashes=hashes,
         derivation=derivation,
         params=dict(params),
         actor=actor,
@@ -130,49 +130,22 @@ def prepare_derived(
     )
 
 
-def record_derived(session: Session, prepared: PreparedDerived) -> IngestResult:
-    """Write the item, its parents and its ``evidence.derive`` entry in the caller's transaction."""
-    parent_rows = _parents(session, prepared.parents)
-    missing = [p for p in prepared.parents if p not in parent_rows]
+def _parent_hashes(session: Session, parents: Sequence[int]) -> tuple[str, ...]:
+    """The parents' SHA-256, in order; refuses ids that name no item."""
+    query = select(EvidenceItem.id, EvidenceItem.sha256).where(EvidenceItem.id.in_(parents))
+    rows = {int(item_id): str(sha256) for item_id, sha256 in session.execute(query)}
+    missing = [p for p in parents if p not in rows]
     if missing:
         raise NotFoundError(f"the parent item(s) {missing} do not exist")
-    return _record_derived(
-        session,
-        _DerivedRecord(
-            prepared.sha256,
-            prepared.size,
-            prepared.media_type,
-            [parent_rows[p].sha256 for p in prepared.parents],
-            list(prepared.parents),
-            prepared.derivation,
-            prepared.params,
-            prepared.actor,
-            prepared.kind,
-            prepared.details,
-        ),
-    )
+    return tuple(rows[p] for p in parents)
 
 
-@dataclass(frozen=True)
-class _DerivedRecord:
-    sha256: str
-    size: int
-    media_type: str
-    parent_hashes: list[str]
-    parent_ids: list[int]
-    derivation: str
-    params: dict[str, Any]
-    actor: str
-    kind: str
-    details: dict[str, Any]
+def record_derived(session: Session, rec: PreparedDerived) -> IngestResult:
+    """Write the item, its parents and its ``evidence.derive`` entry in the caller's transaction.
 
-
-def _parents(session: Session, parents: Sequence[int]) -> dict[int, EvidenceItem]:
-    rows = session.scalars(select(EvidenceItem).where(EvidenceItem.id.in_(parents)))
-    return {p.id: p for p in rows}
-
-
-def _record_derived(session: Session, rec: _DerivedRecord) -> IngestResult:
+    The parents were checked when the blob was prepared; items are never removed, so they still
+    exist.
+    """
     item = session.scalars(select(EvidenceItem).where(EvidenceItem.sha256 == rec.sha256)).first()
     entry = ledger.append_entry(
         session,
@@ -185,7 +158,7 @@ def _record_derived(session: Session, rec: _DerivedRecord) -> IngestResult:
                 "size": rec.size,
                 "media_type": rec.media_type if item is None else item.media_type,
                 "derivation": rec.derivation,
-                "parents": rec.parent_hashes,
+                "parents": list(rec.parent_hashes),
                 "parameters": rec.params,
                 "duplicate": item is not None,
             },
@@ -206,11 +179,11 @@ def _record_derived(session: Session, rec: _DerivedRecord) -> IngestResult:
         )
         session.add(item)
         session.flush()
-        for parent_id in rec.parent_ids:
+        for parent_id in rec.parents:
             session.add(ItemParent(item_id=item.id, parent_id=parent_id, relation=rec.derivation))
     incident_ids = set(
         session.scalars(
-            select(IncidentItem.incident_id).where(IncidentItem.item_id.in_(rec.parent_ids))
+            select(IncidentItem.incident_id).where(IncidentItem.item_id.in_(rec.parents))
         )
     )
     for incident_id in sorted(incident_ids):
