@@ -358,3 +358,35 @@ def test_openapi_lists_record_edits(app_client: TestClient) -> None:
     ):
         assert "patch" in paths[path]
     assert "get" in paths["/api/v1/consistency"]
+
+
+def test_person_form_sends_on_only_what_the_user_changed(
+    app_client: TestClient, users: dict[str, Account], vault: Vault
+) -> None:
+    """The page's form carries every field; an age under 18 with the sensitivity left as shown
+    must not read as lowering a minor's protection, and an untouched role is not rewritten."""
+    incident = _incident(app_client, users["admin"])
+    _, person, _ = _records(app_client, users["admin"], incident)
+    csrf = login(app_client, "investigator")
+    page = app_client.get(f"/incidents/{incident}")
+    assert 'name="role_was" value="witness"' in page.text
+    form = {
+        "csrf_token": csrf,
+        "name": "R. Example",
+        "description": "",
+        "age": "15",
+        "role": "witness",
+        "role_was": "witness",
+        "sensitivity": "restricted",
+        "sensitivity_was": "restricted",
+        "reason": "school record",
+    }
+    done = app_client.post(
+        f"/incidents/{incident}/people/{person}/edit", data=form, follow_redirects=False
+    )
+    assert done.status_code == 303, done.text
+    fields = [e["params"]["field"] for e in _edits(vault, f"person:{person}", "person.edit")]
+    assert "age" in fields and "role" not in fields
+    record = app_client.get(f"/api/v1/incidents/{incident}", headers=users["admin"].headers).json()
+    (edited,) = [p for p in record["people"] if p["id"] == person]
+    assert edited["age"] == 15 and edited["sensitivity"] == "protected"

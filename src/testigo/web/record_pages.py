@@ -27,8 +27,8 @@ def edit_event(
     user: PageUser,
     vault: VaultDep,
     csrf_token: Csrf,
+    kind: Field,
     reason: Field = "",
-    kind: Field = "other",
     description: Field = "",
     occurred_on: Field = "",
     clock_time: Field = "",
@@ -42,7 +42,7 @@ def edit_event(
         "clock_time": clock_time,
         "media_offset": media_offset,
     }
-    editing.edit_event(vault, user, incident_id, event_id, dict(changes), reason)
+    editing.edit_event(vault, user, incident_id, event_id, changes, reason)
     return _redirect(f"/incidents/{incident_id}#timeline")
 
 
@@ -54,22 +54,25 @@ def edit_person(
     user: PageUser,
     vault: VaultDep,
     csrf_token: Csrf,
+    role: Field,
+    sensitivity: Field,
     reason: Field = "",
     name: Field = "",
     description: Field = "",
     age: Field = "",
-    role: Field = "other",
-    sensitivity: Field = "restricted",
+    role_was: Field = "",
+    sensitivity_was: Field = "",
 ) -> Response:
     _check(request, user, csrf_token)
-    changes = {
-        "name": name,
-        "description": description,
-        "age": age,
-        "role": role,
-        "sensitivity": sensitivity,
-    }
-    editing.edit_person(vault, user, incident_id, person_id, dict(changes), reason)
+    changes = {"name": name, "description": description, "age": age}
+    # The form shows one role row of the person and their current sensitivity: only a value the
+    # user changed is sent on, so saving a name leaves their other roles alone, and giving an age
+    # under 18 is not read as a request to lower a minor's protection.
+    if role != role_was:
+        changes["role"] = role
+    if sensitivity != sensitivity_was:
+        changes["sensitivity"] = sensitivity
+    editing.edit_person(vault, user, incident_id, person_id, changes, reason)
     return _redirect(f"/incidents/{incident_id}#people")
 
 
@@ -100,5 +103,5 @@ def edit_legal_action(
         "issuer": issuer,
         "shown_to_subject": {"yes": True, "no": False}.get(shown),
     }
-    editing.edit_legal_action(vault, user, incident_id, action_id, dict(changes), reason)
+    editing.edit_legal_action(vault, user, incident_id, action_id, changes, reason)
     return _redirect(f"/incidents/{incident_id}#legal")
