@@ -89,7 +89,7 @@ def link_create(
         str, typer.Option(help="How long the link can start a recording: 90m, 24h, 7d (≤ 30d).")
     ] = "24h",
     uses: Annotated[
-        int, typer.Option(help="How many recordings (one per device) the link may start.")
+        int, typer.Option(help="How many recordings the link may start (from any device).")
     ] = 1,
     webhook: Annotated[
         list[str] | None,

@@ -14,7 +14,7 @@ import os
 import smtplib
 import threading
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
@@ -38,11 +38,13 @@ class AlertOutcome:
     failed: dict[str, str] = field(default_factory=dict)
 
 
-def recipients(contacts: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-    """Webhook URLs and email addresses: the deployment's own plus the capture link's."""
-    hooks = _split(os.environ.get("TESTIGO_ALERT_WEBHOOKS")) + list(contacts.get("webhooks", []))
+def recipients(contacts: Mapping[str, Any]) -> tuple[list[str], list[str], list[str]]:
+    """Webhook URLs and email addresses (the deployment's own plus the capture link's), and
+    which webhooks are the deployment's own."""
+    own = _split(os.environ.get("TESTIGO_ALERT_WEBHOOKS"))
+    hooks = own + list(contacts.get("webhooks", []))
     mails = _split(os.environ.get("TESTIGO_ALERT_EMAILS")) + list(contacts.get("emails", []))
-    return list(dict.fromkeys(hooks)), list(dict.fromkeys(mails))
+    return list(dict.fromkeys(hooks)), list(dict.fromkeys(mails)), own
 
 
 def message(
@@ -58,14 +60,19 @@ def message(
 
 
 def send_alerts(
-    vault: Vault, payload: Mapping[str, Any], webhooks: list[str], emails: list[str]
+    vault: Vault,
+    payload: Mapping[str, Any],
+    webhooks: list[str],
+    emails: list[str],
+    trusted: Sequence[str] = (),
 ) -> AlertOutcome:
-    """Send now (the caller picks the thread) and ledger the outcome."""
+    """Send now (the caller picks the thread) and ledger the outcome.
+
+    The deployment's own webhooks (``trusted``) may be anywhere; a link's, typed by an
+    investigator, may not reach the server's own network (loopback, private, metadata addresses).
+    """
     outcome = AlertOutcome()
     body = json.dumps(dict(payload)).encode("utf-8")
-    # The deployment's own webhooks may be anywhere; a link's, typed by an investigator, may not
-    # reach the server's own network (loopback, private, metadata addresses).
-    trusted = set(_split(os.environ.get("TESTIGO_ALERT_WEBHOOKS")))
     for url in webhooks:
         target = f"webhook:{urlsplit(url).netloc}"
         web = netguard.opener(guarded=url not in trusted and netguard.guard_enabled())
@@ -123,12 +130,12 @@ def alert_in_background(
     vault: Vault, payload: Mapping[str, Any], contacts: Mapping[str, Any]
 ) -> threading.Thread | None:
     """Start sending; returns the thread (tests join it), or None when nobody is configured."""
-    webhooks, emails = recipients(contacts)
+    webhooks, emails, trusted = recipients(contacts)
     if not webhooks and not emails:
         return None
     thread = threading.Thread(
         target=send_alerts,
-        args=(vault, dict(payload), webhooks, emails),
+        args=(vault, dict(payload), webhooks, emails, trusted),
         name="testigo-capture-alert",
         daemon=True,
     )

@@ -19,6 +19,7 @@ from testigo.capture import chain
 from testigo.capture.errors import ChainBroken, OffsetMismatch, SessionClosed
 from testigo.capture.models import CaptureChunk, CaptureSession
 from testigo.capture.service import (
+    CLOSE_ENTRY,
     CLOSED,
     OPEN,
     authorize,
@@ -142,13 +143,6 @@ def finish(
     return close(vault, public_id, status="finished", actor=f"capture:{public_id}")
 
 
-_CLOSE_ENTRY = {
-    "finished": "capture.finish",
-    "abandoned": "capture.abandon",
-    "interrupted": "capture.interrupt",
-}
-
-
 def close(
     vault: Vault, public_id: str, *, status: str, actor: str, reason: str | None = None
 ) -> Assembled:
@@ -230,7 +224,7 @@ def _close(
             ledger.append_entry(
                 session,
                 ledger.NewEntry(
-                    entry_type=_CLOSE_ENTRY[status],
+                    entry_type=CLOSE_ENTRY[status],
                     actor=actor,
                     subjects=subjects,
                     params=params,

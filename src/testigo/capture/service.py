@@ -54,6 +54,12 @@ MAX_USES = 1000
 # finished: the device ended it; abandoned: an investigator closed it; interrupted: the server
 # closed it after a long silence (the device was lost). The last two hold a partial recording.
 CLOSED = ("finished", "abandoned", "interrupted")
+# The ledger entry that closes a capture with each of those statuses.
+CLOSE_ENTRY = {
+    "finished": "capture.finish",
+    "abandoned": "capture.abandon",
+    "interrupted": "capture.interrupt",
+}
 OPEN = ("live", "stopped")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _MIME = re.compile(r"^(video|audio)/[A-Za-z0-9.+-]{1,40}(;[ A-Za-z0-9=.,\"+-]{0,80})?$")
@@ -107,8 +113,8 @@ def create_token(
     incident_id: int | None = None,
     uses: int = 1,
 ) -> NewToken:
-    """A capture link that opens ``uses`` sessions (one by default), one per device, and
-    nothing else. Only its SHA-256 is kept: the token is shown once."""
+    """A capture link that opens up to ``uses`` sessions (one by default), from any device
+    holding it, and nothing else. Only its SHA-256 is kept: the token is shown once."""
     if not 0 < hours <= 24 * 30:
         raise RefusedInputError("a capture link lasts between a few minutes and 30 days")
     if not 1 <= uses <= MAX_USES:

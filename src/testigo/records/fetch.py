@@ -34,11 +34,8 @@ class Fetched:
 
 
 class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
-        if urlparse(newurl).scheme not in ("http", "https"):
-            raise RefusedInputError(f"the page redirects to a non-web address: {newurl}")
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
-
+    # Checked before urllib follows a redirect (it would refuse other schemes itself, as a bare
+    # "HTTP 302" error that says nothing of why).
     def http_error_302(self, req, fp, code, msg, headers):  # type: ignore[no-untyped-def]
         location = headers.get("location") or headers.get("uri")
         if location:

@@ -20,6 +20,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import (
     HTMLResponse,
     JSONResponse,
@@ -33,7 +34,7 @@ from starlette.requests import ClientDisconnect
 
 from testigo.capture import alerts, recording, service, views
 from testigo.capture.errors import BadChunkRequest, CaptureError, ChunkTooLarge
-from testigo.errors import NotFoundError, RefusedInputError
+from testigo.errors import NotFoundError
 from testigo.vault.service import Vault
 from testigo.web import access, i18n
 from testigo.web.accounts import Principal
@@ -531,14 +532,10 @@ def new_link(
             webhooks=[w for w in webhooks.split() if w],
             emails=[e for e in emails.replace(",", " ").split() if e],
         )
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}" for error in exc.errors()
-        )
-        raise RefusedInputError(f"the capture link form is not valid: {problems}") from None
+    except ValidationError as exc:  # answered like any invalid request (the app's handler)
+        raise RequestValidationError(exc.errors()) from None
     made = _new_link(request, vault, user, body)
     made["qr_uri"] = views.qr_data_uri(made["link"])
-    made["uses"] = body.uses
     return render(request, "captures_link.html", {"made": made, "max_uses": service.MAX_USES})
 
 
