@@ -133,7 +133,7 @@ def test_chunk_arriving_while_closing_keeps_the_capture_open(
 ) -> None:
     parts = split_clusters(make_webm(seconds=4.0))
     send(vault, opened, 0, 0, parts[0])
-    real_store = recording._store_recording
+    real_store = recording._prepare_recording
 
     def store_then_device_speaks(*args: Any, **kwargs: Any) -> Any:
         result = real_store(*args, **kwargs)
@@ -141,7 +141,7 @@ def test_chunk_arriving_while_closing_keeps_the_capture_open(
             send(vault, opened, 1, len(parts[0]), parts[1])  # the phone is back
         return result
 
-    monkeypatch.setattr(recording, "_store_recording", store_then_device_speaks)
+    monkeypatch.setattr(recording, "_prepare_recording", store_then_device_speaks)
     time.sleep(0.01)
     # Silent since the first chunk; the second arrives while the recording is being assembled.
     swept = recording.close_idle(vault, idle_seconds=0.001, now=datetime.now(UTC))
@@ -150,6 +150,12 @@ def test_chunk_arriving_while_closing_keeps_the_capture_open(
     assert capture.status == "live" and capture.chunk_count == 2
     send(vault, opened, 2, len(parts[0]) + len(parts[1]), parts[2])  # and may go on
     assert entries_of(vault, "capture.interrupt") == []
+    # The recording assembled for the close that gave up was never recorded.
+    assert not [
+        e
+        for e in entries_of(vault, "evidence.derive")
+        if e["params"]["derivation"] == "capture.assemble"
+    ]
 
 
 def test_capture_that_never_sent_a_chunk_is_closed_without_a_recording(vault: Vault) -> None:

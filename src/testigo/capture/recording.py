@@ -31,8 +31,8 @@ from testigo.config import capture_idle_close_seconds
 from testigo.db.models import IncidentItem
 from testigo.errors import NotFoundError, TestigoError
 from testigo.vault import ledger
-from testigo.vault.derive import store_derived
-from testigo.vault.ingest import IngestResult, ensure_incident
+from testigo.vault.derive import PreparedDerived, prepare_derived, record_derived
+from testigo.vault.ingest import ensure_incident
 from testigo.vault.service import Vault
 
 
@@ -178,7 +178,11 @@ def _close(
         if silent_before is not None and _last_heard(capture) >= silent_before:
             return None
         chunks = chunks_of(vault, capture.id)
-        result = _store_recording(vault, capture, chunks, partial=status != "finished", actor=actor)
+        # The file is written first; its item and ledger entry join the closing transaction, so
+        # a close that gives up (the device spoke again, a chunk arrived) records nothing.
+        prepared = _prepare_recording(
+            vault, capture, chunks, partial=status != "finished", actor=actor
+        )
         with vault.transaction() as session:
             row = session.scalar(
                 select(CaptureSession).where(CaptureSession.id == capture.id).with_for_update()
@@ -190,6 +194,7 @@ def _close(
                 return None  # the device spoke again while the recording was assembled
             if row.chunk_count != len(chunks):
                 continue  # a chunk arrived while assembling: assemble again with it
+            result = record_derived(session, prepared) if prepared is not None else None
             row.status = status
             row.ended_at = ledger.utc_now()
             row.assembled_item_id = result.item_id if result else None
@@ -306,13 +311,14 @@ def close_idle(
     return sweep
 
 
-def _store_recording(
+def _prepare_recording(
     vault: Vault, capture: CaptureSession, chunks: list[CaptureChunk], *, partial: bool, actor: str
-) -> IngestResult | None:
+) -> PreparedDerived | None:
+    """Assemble the chunks into one file in the blob store, checked against the chain."""
     if not chunks:
         return None
     reader = ChainedReader(vault, capture.public_id, chunks)
-    result = store_derived(
+    prepared = prepare_derived(
         vault,
         reader,  # type: ignore[arg-type]
         parents=list(dict.fromkeys(c.item_id for c in chunks)),
@@ -331,7 +337,7 @@ def _store_recording(
     )
     if reader.chain_head != chunks[-1].chain_hash:
         raise ChainBroken("the assembled recording does not end at the session's chain head")
-    return result
+    return prepared
 
 
 def _assembled_of_row(row: CaptureSession, sha256: str | None) -> Assembled:
