@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from testigo.web.outlines import outline_paths
+from testigo.web import outlines
 
 WIDTH = 900
 HEIGHT = 480
@@ -51,7 +51,7 @@ def map_layout(points: list[dict[str, Any]]) -> dict[str, Any]:
     half_w = WIDTH / 2 / (x_scale * scale) * 1.02
     half_h = HEIGHT / 2 / scale * 1.02
     view = (cx - half_w, max(cy - half_h, -90.0), cx + half_w, min(cy + half_h, 90.0))
-    shapes = outline_paths(view, project)
+    shapes = outlines.outline_paths(view, project)
     biggest = max((int(p["count"]) for p in points), default=1)
     placed = []
     for p in points:
@@ -89,6 +89,7 @@ def map_layout(points: list[dict[str, Any]]) -> dict[str, Any]:
         "points": placed,
         "lines": lines,
         "shapes": shapes,
+        "outlines": outlines.available(),
         "view": [round(v, 3) for v in view],
     }
 

@@ -41,6 +41,7 @@ class Layer:
     bounds: np.ndarray[Any, Any]  # (n, 4): west, south, east, north
 
 
+@cache
 def available() -> bool:
     try:
         return (importlib.resources.files(DATA_PACKAGE) / "gshhs_c.dat").is_file()
@@ -88,7 +89,7 @@ def layer(name: str, resolution: str, tolerance: float) -> Layer:
         kind="shore" if name == "gshhs" else name,
         geometries=geometries,
         levels=np.array(levels, dtype=np.int16)[keep],
-        bounds=shapely.bounds(geometries).reshape(-1, 4),
+        bounds=extent[keep],
     )
 
 
@@ -146,10 +147,10 @@ def outline_paths(
             # Land first, then lakes on it, then islands in the lakes, in the file's order.
             indexes = indexes[np.argsort(data.levels[indexes], kind="stable")]
         clipped = shapely.clip_by_rect(data.geometries[indexes], west, south, east, north)
+        closed = name == "gshhs"
         for index, geometry in zip(indexes, clipped, strict=True):
             if geometry is None or geometry.is_empty:
                 continue
-            closed = name == "gshhs"
             path = _path(geometry, project, closed)
             if not path:
                 continue
