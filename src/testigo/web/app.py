@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -108,8 +109,6 @@ INDEX_SYNC_SECONDS = 5.0
 
 
 async def _keep_index_fresh(vault: Vault) -> None:
-    from starlette.concurrency import run_in_threadpool
-
     from testigo.web.search import sync_index
 
     def ledger_size() -> int:
@@ -143,9 +142,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        from testigo.capture.pacer import pacer_for, stop_pacing
+
         # Incidents changed outside the app (the CLI, workers) reach the index within seconds.
         task = asyncio.create_task(_keep_index_fresh(vault))
+        # Checkpoints while captures are live, and closing captures left silent (by a device that
+        # disappeared, or by a previous run of the server): see capture/pacer.py.
+        await run_in_threadpool(pacer_for(vault).watch)
         yield
+        await run_in_threadpool(stop_pacing, vault)  # its thread writes: stop it first
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

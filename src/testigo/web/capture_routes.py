@@ -10,8 +10,6 @@ from __future__ import annotations
 import gettext
 import io
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
@@ -41,23 +39,7 @@ from testigo.web.accounts import Principal
 from testigo.web.deps import ApiUser, VaultDep, check_csrf, get_vault, language
 from testigo.web.pages import PageUser, page_context
 
-
-@asynccontextmanager
-async def _lifespan(app: Any) -> AsyncIterator[None]:
-    # Captures left open (by a device that disappeared, or by a previous run of the server) are
-    # closed here once silent for TESTIGO_CAPTURE_IDLE_CLOSE_SECONDS: see capture/pacer.py.
-    vault = getattr(app.state, "vault", None)
-    if not isinstance(vault, Vault):
-        yield
-        return
-    from testigo.capture.pacer import pacer_for, stop_pacing
-
-    await run_in_threadpool(pacer_for(vault).watch)
-    yield
-    await run_in_threadpool(stop_pacing, vault)  # before the app closes the vault
-
-
-router = APIRouter(lifespan=_lifespan)
+router = APIRouter()
 TEMPLATES = Path(__file__).parent / "templates"
 CATALOG = "capture.po"
 CSS_PATH = Path(__file__).resolve().parents[1] / "capture" / "capture.css"
