@@ -415,11 +415,7 @@ def incident_edit_record(
         if not sep or not field.strip():
             raise UsageError(f"write each change as FIELD=VALUE (got {change!r})")
         values[field.strip()] = _record_value(field.strip(), raw)
-    edit = {
-        "event": edits.edit_event,
-        "person": edits.edit_person,
-        "legal": edits.edit_legal_action,
-    }[kind]
+    edit = edits.EDITORS["legal_action" if kind == "legal" else kind]
     with _vault() as vault:
         result = edit(
             vault, incident_id, record_id, values, reason=reason, actor=load_settings().actor

@@ -190,6 +190,28 @@ def _finish(session: Session, journal: Journal, incident: Incident, changed: lis
         session.flush()
 
 
+def _apply(
+    journal: Journal,
+    entry_type: str,
+    subjects: list[str],
+    row: Any,
+    new: Mapping[str, Any],
+    why: str,
+    columns: Mapping[str, str] | None = None,
+) -> list[str]:
+    """Set each field that differs (``columns`` maps a field to its column), noting each in the
+    journal; returns the changed fields, in order."""
+    changed: list[str] = []
+    for name, value in new.items():
+        column = (columns or {}).get(name, name)
+        old = getattr(row, column)
+        if value != old:
+            _note(journal, entry_type, subjects, name, old, value, why)
+            setattr(row, column, value)
+            changed.append(name)
+    return changed
+
+
 def edit_person(
     vault: Vault,
     incident_id: int,
@@ -226,16 +248,13 @@ def edit_person(
             )
         journal = Journal(actor)
         subjects = [f"incident:{incident_id}", f"person:{person_id}"]
-        changed: list[str] = []
+        own: dict[str, Any] = {k: new[k] for k in ("name", "description", "age") if k in new}
+        changed = _apply(journal, "person.edit", subjects, person, own, why)
 
         def put(name: str, old: Any, value: Any) -> None:
             _note(journal, "person.edit", subjects, name, old, value, why)
             changed.append(name)
 
-        for name in ("name", "description", "age"):
-            if name in new and new[name] != getattr(person, name):
-                put(name, getattr(person, name), new[name])
-                setattr(person, name, new[name])
         if person.name is None and person.description is None:
             raise RefusedInputError("a person needs a name or a description")
         person.surname_key = surname_key(person.name)
@@ -293,13 +312,7 @@ def edit_event(
             raise NotFoundError(f"there is no event {event_id} in incident {incident_id}")
         journal = Journal(actor)
         subjects = [f"incident:{incident_id}", f"event:{event_id}"]
-        changed: list[str] = []
-        for name, value in new.items():
-            old = getattr(event, name)
-            if value != old:
-                _note(journal, "event.edit", subjects, name, old, value, why)
-                setattr(event, name, value)
-                changed.append(name)
+        changed = _apply(journal, "event.edit", subjects, event, new, why)
         _finish(session, journal, incident, changed)
         return EditResult(changed, event_record(event))
 
@@ -332,14 +345,7 @@ def edit_legal_action(
             raise NotFoundError(f"there is no legal action {action_id} in incident {incident_id}")
         journal = Journal(actor)
         subjects = [f"incident:{incident_id}", f"legal_action:{action_id}"]
-        changed: list[str] = []
-        for name, value in new.items():
-            column = LEGAL_COLUMNS.get(name, name)
-            old = getattr(action, column)
-            if value != old:
-                _note(journal, "legal_action.edit", subjects, name, old, value, why)
-                setattr(action, column, value)
-                changed.append(name)
+        changed = _apply(journal, "legal_action.edit", subjects, action, new, why, LEGAL_COLUMNS)
         if "shown_to_subject" in changed:
             # ``facts`` mirrors the value for the claims and exports that read it there.
             facts = {k: v for k, v in (action.facts or {}).items() if k != "shown_to_subject"}
@@ -356,3 +362,7 @@ def legal_record(action: LegalAction) -> dict[str, Any]:
         "incident_id": action.incident_id,
         **{name: getattr(action, LEGAL_COLUMNS.get(name, name)) for name in LEGAL_FIELDS},
     }
+
+
+# The editors by the kind of record (ledger entry types ``{kind}.edit``).
+EDITORS = {"person": edit_person, "event": edit_event, "legal_action": edit_legal_action}

@@ -310,7 +310,10 @@ def patch_person(
 ) -> dict[str, Any]:
     """Investigator or higher; each changed field is a `person.edit` ledger entry."""
     changes = body.model_dump(exclude_unset=True, exclude={"reason"})
-    return editing.edit_person(vault, user, incident_id, person_id, changes, body.reason).to_dict()
+    result = editing.edit_record(
+        vault, user, "person", incident_id, person_id, changes, body.reason
+    )
+    return result.to_dict()
 
 
 @router.patch("/incidents/{incident_id}/events/{event_id}", tags=["records"])
@@ -319,7 +322,8 @@ def patch_event(
 ) -> dict[str, Any]:
     """Investigator or higher; each changed field is an `event.edit` ledger entry."""
     changes = body.model_dump(exclude_unset=True, exclude={"reason"})
-    return editing.edit_event(vault, user, incident_id, event_id, changes, body.reason).to_dict()
+    result = editing.edit_record(vault, user, "event", incident_id, event_id, changes, body.reason)
+    return result.to_dict()
 
 
 @router.patch("/incidents/{incident_id}/legal-actions/{action_id}", tags=["records"])
@@ -328,7 +332,9 @@ def patch_legal_action(
 ) -> dict[str, Any]:
     """Investigator or higher; each changed field is a `legal_action.edit` ledger entry."""
     changes = body.model_dump(exclude_unset=True, exclude={"reason"})
-    result = editing.edit_legal_action(vault, user, incident_id, action_id, changes, body.reason)
+    result = editing.edit_record(
+        vault, user, "legal_action", incident_id, action_id, changes, body.reason
+    )
     return result.to_dict()
 
 

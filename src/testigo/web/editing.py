@@ -262,51 +262,24 @@ def _check_edit(vault: Vault, principal: Principal, incident_id: int, reason: st
     return why
 
 
-def edit_person(
+def edit_record(
     vault: Vault,
     principal: Principal,
+    kind: str,
     incident_id: int,
-    person_id: int,
+    row_id: int,
     changes: dict[str, Any],
     reason: str | None,
 ) -> EditResult:
-    """Change a person's fields; people are not in the search index, so it stays as it is."""
+    """Change a person's, an event's or a legal action's fields (``kind``: see
+    ``records.edits.EDITORS``). Only events are in the search index, so only they reindex."""
     why = _check_edit(vault, principal, incident_id, reason)
-    return record_edits.edit_person(
-        vault, incident_id, person_id, changes, reason=why, actor=principal.actor
+    result = record_edits.EDITORS[kind](
+        vault, incident_id, row_id, changes, reason=why, actor=principal.actor
     )
-
-
-def edit_event(
-    vault: Vault,
-    principal: Principal,
-    incident_id: int,
-    event_id: int,
-    changes: dict[str, Any],
-    reason: str | None,
-) -> EditResult:
-    """Change an event's fields; its kind and description are indexed, so reindex."""
-    why = _check_edit(vault, principal, incident_id, reason)
-    result = record_edits.edit_event(
-        vault, incident_id, event_id, changes, reason=why, actor=principal.actor
-    )
-    if result.changed:
+    if kind == "event" and result.changed:
         reindex(vault, incident_id)
     return result
-
-
-def edit_legal_action(
-    vault: Vault,
-    principal: Principal,
-    incident_id: int,
-    action_id: int,
-    changes: dict[str, Any],
-    reason: str | None,
-) -> EditResult:
-    why = _check_edit(vault, principal, incident_id, reason)
-    return record_edits.edit_legal_action(
-        vault, incident_id, action_id, changes, reason=why, actor=principal.actor
-    )
 
 
 def import_article(

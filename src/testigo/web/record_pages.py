@@ -42,7 +42,7 @@ def edit_event(
         "clock_time": clock_time,
         "media_offset": media_offset,
     }
-    editing.edit_event(vault, user, incident_id, event_id, changes, reason)
+    editing.edit_record(vault, user, "event", incident_id, event_id, changes, reason)
     return _redirect(f"/incidents/{incident_id}#timeline")
 
 
@@ -72,7 +72,7 @@ def edit_person(
         changes["role"] = role
     if sensitivity != sensitivity_was:
         changes["sensitivity"] = sensitivity
-    editing.edit_person(vault, user, incident_id, person_id, changes, reason)
+    editing.edit_record(vault, user, "person", incident_id, person_id, changes, reason)
     return _redirect(f"/incidents/{incident_id}#people")
 
 
@@ -103,5 +103,5 @@ def edit_legal_action(
         "issuer": issuer,
         "shown_to_subject": {"yes": True, "no": False}.get(shown),
     }
-    editing.edit_legal_action(vault, user, incident_id, action_id, changes, reason)
+    editing.edit_record(vault, user, "legal_action", incident_id, action_id, changes, reason)
     return _redirect(f"/incidents/{incident_id}#legal")
