@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from testigo.capture import pacer, recording, service, views
-from testigo.capture.errors import SessionClosed
+from testigo.capture.errors import ChainBroken, SessionClosed
 from testigo.capture.models import CaptureSession
 from testigo.db.models import EvidenceItem, LedgerEntry
 from testigo.jobs.models import Job
@@ -239,3 +239,29 @@ def test_server_start_watches_captures_left_open(
         app_vault = client.app.state.vault  # type: ignore[attr-defined]
         thread = pacer.pacer_for(app_vault)._thread
         assert thread is not None and thread.is_alive()
+
+
+def test_a_capture_that_cannot_be_closed_is_retried_after_an_idle_period_not_every_sweep(
+    vault: Vault, opened: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parts = split_clusters(make_webm(seconds=2.0))
+    send(vault, opened, 0, 0, parts[0])
+    monkeypatch.setenv("TESTIGO_CAPTURE_IDLE_CLOSE_SECONDS", "0.001")
+    attempts: list[str] = []
+
+    def broken(vault: Vault, public_id: str, **kwargs: Any) -> Any:
+        attempts.append(public_id)
+        raise ChainBroken("the assembled recording does not end at the session's chain head")
+
+    monkeypatch.setattr(recording, "_close", broken)
+    now = [1000.0]
+    watcher = pacer.CheckpointPacer(vault, clock=lambda: now[0], background=False)
+    time.sleep(0.01)
+    assert watcher.sweep() == 1 and attempts == [opened[0]]
+    now[0] += 0.0005  # within the idle period: not tried again
+    watcher.sweep()
+    assert attempts == [opened[0]]
+    now[0] += 1.0  # a whole idle period later: tried again
+    watcher.sweep()
+    assert attempts == [opened[0], opened[0]]
+    assert service.get_session(vault, opened[0]).status == "live"

@@ -70,6 +70,9 @@ class CheckpointPacer:
         self._last_checkpoint = clock()
         self._last_append = float("-inf")
         self._last_sweep = float("-inf")
+        # Captures whose close failed (a chain that does not verify): tried again only after
+        # another idle period, not re-read and re-logged on every sweep.
+        self._retry_after: dict[str, float] = {}
         self._thread: threading.Thread | None = None
         self._opened = False  # a capture opened since the last count of open captures
         self._stop = threading.Event()
@@ -156,11 +159,14 @@ class CheckpointPacer:
         mark_stopped(self.vault)
         from testigo.capture.recording import close_idle
 
-        swept = close_idle(self.vault)
+        now = self.clock()
+        self._retry_after = {pid: until for pid, until in self._retry_after.items() if until > now}
+        swept = close_idle(self.vault, skip=set(self._retry_after))
         for done in swept.closed:
             log.info("capture %s closed after a long silence", done.public_id)
         for public_id, problem in swept.failed.items():
             log.warning("capture %s could not be closed: %s", public_id, problem)
+            self._retry_after[public_id] = now + swept.idle_seconds
         with self._lock:
             self._opened = False  # counted below (a capture opened from now on sets it again)
         return open_sessions(self.vault)

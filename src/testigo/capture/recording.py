@@ -8,7 +8,7 @@ rebuilds the hash chain; a recording that does not match its chain is never serv
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -270,6 +270,7 @@ def close_idle(
     idle_seconds: float | None = None,
     now: datetime | None = None,
     actor: str = IDLE_ACTOR,
+    skip: Collection[str] = (),
 ) -> IdleSweep:
     """Close, as interrupted, every open capture silent for ``idle_seconds``
     (``TESTIGO_CAPTURE_IDLE_CLOSE_SECONDS`` by default; 0 closes nothing).
@@ -277,6 +278,7 @@ def close_idle(
     Each becomes what an investigator's close makes: the chunks received assembled into one
     playable partial recording, checked against the chain, ledgered (``capture.interrupt``, with
     the reason) and queued for analysis. A chunk sent afterwards is refused (session closed).
+    Captures in ``skip`` (recently failed to close) are left for a later pass.
     """
     seconds = capture_idle_close_seconds() if idle_seconds is None else max(0.0, idle_seconds)
     sweep = IdleSweep(seconds, [], {})
@@ -292,6 +294,8 @@ def close_idle(
             .order_by(CaptureSession.id)
         ).all()
     for public_id, last in silent:
+        if public_id in skip:
+            continue
         since = datetime.strptime(last, _TIME_FORMAT).replace(tzinfo=UTC)
         quiet = max(0, int((moment - since).total_seconds()))
         try:

@@ -261,11 +261,12 @@ def check_token(vault: Vault, token: str) -> CaptureToken:
 def _usable(row: CaptureToken | None) -> None:
     if row is None:
         raise TokenRefused("this capture link is not valid: ask your network for a new one")
-    if row.revoked_at is not None:
+    state = token_state(row)
+    if state == "revoked":
         raise TokenRefused("this capture link was revoked: ask your network for a new one")
-    if row.expires_at <= ledger.utc_now():
+    if state == "expired":
         raise TokenRefused("this capture link has expired: ask your network for a new one")
-    if row.sessions_opened >= row.max_sessions:
+    if state == "used":
         raise TokenUsed("this capture link was already used to start a recording")
 
 
