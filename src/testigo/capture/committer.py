@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session
 
 from testigo.capture.errors import CaptureError
-from testigo.db.engine import make_durable
 from testigo.vault.service import Vault
 
 if TYPE_CHECKING:
@@ -84,7 +83,8 @@ class GroupCommitter:
             if self.write_lock is not None:
                 self.write_lock.acquire()
             try:
-                with self.vault.transaction() as session:
+                # A durable commit: the acks promise the chunks survive a power loss.
+                with self.vault.transaction(durable=True) as session:
                     for write in batch:
                         try:
                             write.ack = self.commit_one(session, write)
@@ -93,8 +93,6 @@ class GroupCommitter:
             finally:
                 if self.write_lock is not None:
                     self.write_lock.release()
-            # The acks promise the chunks survive a power loss: flush the database's log first.
-            make_durable(self.vault.engine)
             self.batches += 1
         except Exception as exc:
             failure = StoreUnavailable(

@@ -183,7 +183,7 @@ def _close(
         prepared = _prepare_recording(
             vault, capture, chunks, partial=status != "finished", actor=actor
         )
-        with vault.transaction() as session:
+        with vault.transaction(durable=True) as session:
             row = session.scalar(
                 select(CaptureSession).where(CaptureSession.id == capture.id).with_for_update()
             )

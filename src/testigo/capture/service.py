@@ -41,7 +41,6 @@ from testigo.capture.models import CaptureChunk, CaptureSession, CaptureToken
 
 if TYPE_CHECKING:
     from testigo.capture.committer import ChunkWrite
-from testigo.db.engine import make_durable
 from testigo.errors import NotFoundError, RefusedInputError
 from testigo.vault import ledger
 from testigo.vault.ingest import ensure_incident
@@ -312,7 +311,7 @@ def open_session(
         raise BadChunkRequest("the location is not a valid latitude and longitude")
     public_id = secrets.token_urlsafe(12)
     upload_key = secrets.token_urlsafe(32)
-    with vault.transaction() as session:
+    with vault.transaction(durable=True) as session:
         row = session.scalar(
             select(CaptureToken).where(CaptureToken.token_hash == _digest(token)).with_for_update()
         )
@@ -374,7 +373,6 @@ def open_session(
         )
         capture.ledger_seq = entry.seq
         contacts = dict(row.contacts or {})
-    make_durable(vault.engine)
     from testigo.capture.pacer import pacer_for
 
     pacer_for(vault).note_open()

@@ -22,18 +22,37 @@ if TYPE_CHECKING:
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
+DURABLE = "testigo_durable"
+"""Execution option that marks a transaction whose commit must reach stable storage."""
+
+
 def sqlite_synchronous() -> str:
-    """NORMAL by default, with explicit durability barriers (see ``make_durable``).
+    """The synchronous level of ordinary commits: NORMAL unless TESTIGO_SQLITE_SYNCHRONOUS says.
 
     In WAL mode NORMAL survives any crash of the process (a `kill -9`) with every commit intact;
-    only a power loss or kernel crash can drop the newest commits, and ``make_durable`` closes that
-    window wherever it matters: before a checkpoint is signed and before a live chunk is
-    acknowledged. ``TESTIGO_SQLITE_SYNCHRONOUS=FULL`` syncs every commit instead.
+    only a power loss or a kernel crash can drop the newest commits. The commits that something
+    outside relies on (a chunk acknowledged to a phone, an upload answered, a checkpoint signed)
+    run as *durable* transactions (``durable(engine)``): SQLite itself syncs the log at their
+    commit (synchronous=FULL, or EXTRA when that is the level chosen), and because the log is one
+    file, every earlier commit is synced with them. ``TESTIGO_SQLITE_SYNCHRONOUS=FULL`` syncs every
+    commit instead.
+
+    Durability is SQLite's job: nothing here opens, syncs, copies or removes the database's files.
+    Closing any descriptor of a database file would drop every POSIX lock this process holds on it
+    (SQLite's own locks included), and another process could then reset the log under us.
     """
-    value = os.environ.get("TESTIGO_SQLITE_SYNCHRONOUS", "NORMAL").upper()
+    value = os.environ.get("TESTIGO_SQLITE_SYNCHRONOUS", "NORMAL").strip().upper() or "NORMAL"
     if value not in {"FULL", "NORMAL", "EXTRA"}:
         raise StorageError("TESTIGO_SQLITE_SYNCHRONOUS must be FULL, NORMAL or EXTRA")
     return value
+
+
+def durable(engine: Engine) -> Engine:
+    """The same engine, for transactions whose commit must survive a power loss when it returns.
+
+    PostgreSQL commits are durable already (``synchronous_commit`` is on by default).
+    """
+    return engine.execution_options(**{DURABLE: True})
 
 
 def make_engine(url: str) -> Engine:
@@ -45,23 +64,32 @@ def make_engine(url: str) -> Engine:
         if db_path and db_path != ":memory:":
             Path(db_path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 60, "isolation_level": None})
-        synchronous = sqlite_synchronous()
+        ordinary = sqlite_synchronous()
+        strict = "EXTRA" if ordinary == "EXTRA" else "FULL"
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+        def _sqlite_pragmas(dbapi_conn: Any, record: Any) -> None:
             cursor = dbapi_conn.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute(f"PRAGMA synchronous={synchronous}")
+            cursor.execute(f"PRAGMA synchronous={ordinary}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=60000")
             cursor.close()
+            record.info["synchronous"] = ordinary
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Connection) -> None:
             # Take the write lock at the start, so two writers never interleave ledger appends.
-            # Straight to the driver: this runs for every transaction.
+            # Straight to the driver: this runs for every transaction. The synchronous level
+            # can only change between transactions, so a durable one sets it here, and the next
+            # ordinary one sets it back (the level is remembered per connection).
+            wanted = strict if conn.get_execution_options().get(DURABLE) else ordinary
+            info = conn.connection.info
             cursor = conn.connection.cursor()
             try:
+                if info.get("synchronous") != wanted:
+                    cursor.execute(f"PRAGMA synchronous={wanted}")
+                    info["synchronous"] = wanted
                 cursor.execute("BEGIN IMMEDIATE")
             finally:
                 cursor.close()
@@ -155,29 +183,6 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session whose work is committed together or not at all."""
     with factory() as session, session.begin():
         yield session
-
-
-def make_durable(engine: Engine) -> None:
-    """Flush committed transactions to stable storage.
-
-    SQLite in WAL mode with synchronous=NORMAL keeps the newest commits in the WAL file without
-    an fsync; syncing that file makes them survive a power loss (older commits were synced by
-    SQLite's own checkpoints). PostgreSQL commits are already durable (synchronous_commit).
-    """
-    if engine.dialect.name != "sqlite":
-        return
-    database = engine.url.database
-    if not database or database == ":memory:":
-        return
-    for suffix in ("-wal", ""):
-        try:
-            fd = os.open(database + suffix, os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            continue
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def is_postgres(engine: Engine) -> bool:

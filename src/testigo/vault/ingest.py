@@ -236,7 +236,8 @@ def record_receipt(
     that transaction commits; without it, they commit on their own.
     """
     if session is None:
-        with vault.transaction() as own:
+        # Durable: the caller is told the evidence is recorded once this returns.
+        with vault.transaction(durable=True) as own:
             result = _record_receipt_in(
                 own, blob, media_type, name, acquired, file_modified_at, extra_params
             )

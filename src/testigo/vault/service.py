@@ -35,11 +35,22 @@ class Vault:
     blobs: BlobStore
     _key: SigningKey | None = field(default=None, repr=False)
     closed: bool = False
+    durable_sessions: sessionmaker[Session] | None = field(default=None, repr=False)
 
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        """A unit of work: the records and their ledger entries commit together or not at all."""
-        with db.transaction(self.sessions) as session:
+    def transaction(self, *, durable: bool = False) -> Iterator[Session]:
+        """A unit of work: the records and their ledger entries commit together or not at all.
+
+        ``durable=True`` for a commit that something outside will rely on once it returns (a
+        chunk acknowledged, an upload answered, a checkpoint signed): it is on stable storage,
+        with every commit before it, when the block ends.
+        """
+        factory = self.sessions
+        if durable:
+            if self.durable_sessions is None:
+                self.durable_sessions = db.session_factory(db.durable(self.engine))
+            factory = self.durable_sessions
+        with db.transaction(factory) as session:
             yield session
 
     @contextmanager
@@ -59,9 +70,9 @@ class Vault:
     def checkpoint(self, *, force: bool = False) -> CheckpointRow:
         """Sign the ledger as it is now; reuse the newest checkpoint if nothing was appended."""
         key = self.signing_key()
-        # Never sign entries that a power loss could still take back.
-        db.make_durable(self.engine)
-        with self.transaction() as session:
+        # A durable commit: when it returns, the checkpoint and every entry it covers are on
+        # stable storage, so no checkpoint handed out covers entries a power loss could take back.
+        with self.transaction(durable=True) as session:
             ledger.lock_ledger(session)
             size = ledger.tree_size(session)
             latest = ledger.latest_checkpoint(session)
@@ -74,7 +85,6 @@ class Vault:
             )
             session.add(row)
             session.flush()
-        db.make_durable(self.engine)
         if os.environ.get("TESTIGO_TSA_URL", "").strip():
             from testigo.vault.timestamping import timestamp_quietly
 

@@ -185,7 +185,7 @@ def create_upload(
     if size > limit:
         raise UploadTooLarge(f"the file is {size:,} bytes; the limit is {limit:,}")
     upload_id = secrets.token_hex(16)
-    with vault.transaction() as session:
+    with vault.transaction(durable=True) as session:
         if incident_id is not None:
             access.check_incident(session, principal, incident_id)
         row = Upload(
@@ -301,7 +301,7 @@ def complete_upload(vault: Vault, principal: Principal, row: Upload, path: Path)
 
 
 def _record_upload(vault: Vault, row: Upload, path: Path, result: IngestResult) -> dict[str, Any]:
-    with vault.transaction() as session:
+    with vault.transaction(durable=True) as session:
         stored = session.get(Upload, row.id)
         assert stored is not None
         stored.item_id = result.item_id
