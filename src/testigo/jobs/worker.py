@@ -235,6 +235,9 @@ class Worker:
         handle_signals: bool = True,
     ) -> WorkerReport:
         """Work until stopped, until ``until()`` is true, or (``idle_exit``) the queue is empty."""
+        from testigo.preload import preload_libraries
+
+        preload_libraries()  # before the job threads start: see testigo/preload.py
         recovered = queue.recover_expired(self.vault)
         if recovered:
             log.info("re-queued %d job(s) whose worker had stopped", recovered)
@@ -258,6 +261,9 @@ class Worker:
 
     def start_background(self) -> threading.Thread:
         """Run in a daemon thread (for a web server); call ``stop()`` to end it."""
+        from testigo.preload import preload_libraries
+
+        preload_libraries()  # in the calling thread, before any job thread exists
         thread = threading.Thread(
             target=self.run, kwargs={"handle_signals": False}, name="testigo-worker", daemon=True
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from testigo.preload import preload_libraries
 from testigo.web.app import create_app
 
+preload_libraries()  # before the app starts any thread: see testigo/preload.py
 app = create_app()

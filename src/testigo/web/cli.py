@@ -50,6 +50,16 @@ def serve(
                 f"Admin account [bold]{result.admin_name}[/bold], password "
                 f"[bold]{result.admin_password}[/bold] (shown only this once)"
             )
+    # Start-up is done in order, in this thread, before any thread of ours exists: the libraries
+    # imported late, then the app (when this process serves it), then the job threads.
+    from testigo.preload import preload_libraries
+
+    preload_libraries()
+    target: Any = "testigo.web.asgi:app"
+    if workers == 1:
+        from testigo.web.app import create_app
+
+        target = create_app(settings)
     job_worker = None
     job_vault = None
     if jobs > 0:
@@ -62,7 +72,7 @@ def serve(
         out.print(f"Analysis jobs: {jobs} thread(s) in this process")
     out.print(f"Serving on http://{host}:{port}")
     try:
-        _run_server(uvicorn, host, port, workers)
+        _run_server(uvicorn, target, host, port, workers)
     finally:
         if job_worker is not None:
             job_worker.stop()
@@ -70,9 +80,9 @@ def serve(
             job_vault.dispose()
 
 
-def _run_server(uvicorn: Any, host: str, port: int, workers: int) -> None:
+def _run_server(uvicorn: Any, target: Any, host: str, port: int, workers: int) -> None:
     uvicorn.run(
-        "testigo.web.asgi:app",
+        target,
         host=host,
         port=port,
         workers=workers,
