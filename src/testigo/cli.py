@@ -499,6 +499,19 @@ def _register_optional_commands() -> None:
 _register_optional_commands()
 
 
+def _cli_exceptions(name: str) -> tuple[type[BaseException], ...]:
+    """Click's exception ``name``, and Typer's own copy of it (Typer 0.2x ships Click inside)."""
+    found: list[type[BaseException]] = [getattr(click.exceptions, name)]
+    vendored = getattr(getattr(typer, "_click", None), "exceptions", None)
+    if vendored is not None and hasattr(vendored, name):
+        found.append(getattr(vendored, name))
+    return tuple(found)
+
+
+ABORTS = (*_cli_exceptions("Abort"), typer.Abort)
+USAGE_ERRORS = _cli_exceptions("ClickException")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; user-caused errors are printed plainly, never as tracebacks."""
     try:
@@ -506,12 +519,12 @@ def main(argv: list[str] | None = None) -> int:
     except TestigoError as exc:
         err.print(f"[red]error:[/red] {exc}")
         return exc.exit_code
-    except click.exceptions.Abort:
+    except ABORTS:
         err.print("aborted")
         return 130
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
+    except USAGE_ERRORS as exc:
+        exc.show()  # type: ignore[attr-defined]
+        return int(exc.exit_code)  # type: ignore[attr-defined]
     except KeyboardInterrupt:
         err.print("interrupted: nothing half-written was kept")
         return 130

@@ -204,3 +204,24 @@ def test_close_by_hand(vault: Vault, run_main: Any, opened: tuple[str, str]) -> 
     assert code == 0 and json.loads(stdout)["status"] == "abandoned"
     code, _, stderr = run_main("capture", "close", "nope")
     assert code == 2 and "no capture session" in stderr
+
+
+def test_capture_ids_never_start_with_a_dash() -> None:
+    from testigo.capture.service import new_public_id
+
+    ids = [new_public_id() for _ in range(5000)]
+    assert not any(i.startswith("-") for i in ids)
+    assert len(set(ids)) == len(ids) and all(len(i) == 16 for i in ids)
+
+
+def test_usage_errors_are_plain_messages_not_tracebacks() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    testigo = str(Path(sys.executable).parent / "testigo")
+    for args in (["--bogus"], ["capture", "show", "-abc"], ["ingest"]):
+        done = subprocess.run([testigo, *args], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2, (args, done.stderr)
+        assert "Traceback" not in done.stderr
+        assert "Usage:" in done.stderr and "Error:" in done.stderr

@@ -289,6 +289,15 @@ class OpenedSession:
     started_at: str
 
 
+def new_public_id() -> str:
+    """A capture's id: 96 random bits, URL-safe, never starting with "-" (people type it after
+    `testigo capture show`, where a leading dash would read as an option)."""
+    while True:
+        candidate = secrets.token_urlsafe(12)
+        if not candidate.startswith("-"):
+            return candidate
+
+
 def open_session(
     vault: Vault,
     token: str,
@@ -309,7 +318,7 @@ def open_session(
         -90 <= location.latitude <= 90 and -180 <= location.longitude <= 180
     ):
         raise BadChunkRequest("the location is not a valid latitude and longitude")
-    public_id = secrets.token_urlsafe(12)
+    public_id = new_public_id()
     upload_key = secrets.token_urlsafe(32)
     with vault.transaction(durable=True) as session:
         row = session.scalar(

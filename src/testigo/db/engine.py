@@ -47,6 +47,26 @@ def sqlite_synchronous() -> str:
     return value
 
 
+READ_ONLY = "testigo_read_only"
+"""Execution option that marks a read-only transaction: one consistent snapshot, no write lock."""
+
+
+def snapshot_reader(engine: Engine) -> Engine:
+    """The same engine, for read-only transactions that see one consistent state of the vault.
+
+    On SQLite a deferred transaction in WAL mode: a snapshot taken at the first read, which never
+    takes the write lock, so a long `testigo verify` or export never holds up a live capture. On
+    PostgreSQL ``REPEATABLE READ READ ONLY``: every statement sees the same snapshot (under the
+    default READ COMMITTED a verification could see an acquisition committed after the ledger
+    entries it read). Writing in such a transaction is refused by the database.
+    """
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(
+            **{READ_ONLY: True}, isolation_level="REPEATABLE READ", postgresql_readonly=True
+        )
+    return engine.execution_options(**{READ_ONLY: True})
+
+
 def durable(engine: Engine) -> Engine:
     """The same engine, for transactions whose commit must survive a power loss when it returns.
 
@@ -79,14 +99,24 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Connection) -> None:
-            # Take the write lock at the start, so two writers never interleave ledger appends.
+            # A writer takes the write lock at the start, so two never interleave ledger appends;
+            # a reader (snapshot_reader) takes none and may not write (query_only).
             # Straight to the driver: this runs for every transaction. The synchronous level
             # can only change between transactions, so a durable one sets it here, and the next
             # ordinary one sets it back (the level is remembered per connection).
-            wanted = strict if conn.get_execution_options().get(DURABLE) else ordinary
+            options = conn.get_execution_options()
             info = conn.connection.info
+            reader = bool(options.get(READ_ONLY))
+            wanted = strict if options.get(DURABLE) else ordinary
             cursor = conn.connection.cursor()
             try:
+                if info.get("query_only", False) != reader:
+                    cursor.execute(f"PRAGMA query_only={int(reader)}")
+                    info["query_only"] = reader
+                if reader:
+                    # A snapshot taken at the first read; no lock that could hold up a writer.
+                    cursor.execute("BEGIN DEFERRED")
+                    return
                 if info.get("synchronous") != wanted:
                     cursor.execute(f"PRAGMA synchronous={wanted}")
                     info["synchronous"] = wanted

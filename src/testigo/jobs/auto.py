@@ -27,9 +27,7 @@ def queue_analysis_after_ingest(vault: Vault, result: IngestResult) -> list[int]
     return queue_steps_quietly(vault, result.item_id, steps, "testigo:ingest")
 
 
-def queue_steps_quietly(
-    vault: Vault, item_id: int, steps: Sequence[str], actor: str
-) -> list[int]:
+def queue_steps_quietly(vault: Vault, item_id: int, steps: Sequence[str], actor: str) -> list[int]:
     """Queue ``steps`` for an item when automatic analysis is on; returns the new job ids.
 
     Any problem is logged and swallowed: the item is safely stored whatever happens to its

@@ -36,6 +36,7 @@ class Vault:
     _key: SigningKey | None = field(default=None, repr=False)
     closed: bool = False
     durable_sessions: sessionmaker[Session] | None = field(default=None, repr=False)
+    snapshot_sessions: sessionmaker[Session] | None = field(default=None, repr=False)
 
     @contextmanager
     def transaction(self, *, durable: bool = False) -> Iterator[Session]:
@@ -55,7 +56,10 @@ class Vault:
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
-        with self.sessions() as session:
+        """A read-only view of one consistent state of the vault; it never blocks writers."""
+        if self.snapshot_sessions is None:
+            self.snapshot_sessions = db.session_factory(db.snapshot_reader(self.engine))
+        with self.snapshot_sessions() as session, session.begin():
             yield session
 
     @property
