@@ -508,7 +508,7 @@ def _cli_exceptions(name: str) -> tuple[type[BaseException], ...]:
     return tuple(found)
 
 
-ABORTS = (*_cli_exceptions("Abort"), typer.Abort)
+ABORTS: tuple[type[BaseException], ...] = (*_cli_exceptions("Abort"), typer.Abort)
 USAGE_ERRORS = _cli_exceptions("ClickException")
 
 
