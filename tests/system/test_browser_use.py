@@ -88,9 +88,9 @@ def test_browser_capture_and_upload_through_a_kill(
     def on_response(response: Any) -> None:
         if response.status >= 500:
             server_errors.append(f"{response.request.method} {response.url} {response.status}")
-        if response.request.method == "PATCH" and "/capture/sessions/" in response.url:
-            if response.status == 200:
-                acked.add(int(response.headers["chunk-index"]) - 1)
+        patch = response.request.method == "PATCH" and "/capture/sessions/" in response.url
+        if patch and response.status == 200:
+            acked.add(int(response.headers["chunk-index"]) - 1)
 
     cli = threading.Thread(target=terminal, daemon=True)
     cli.start()
