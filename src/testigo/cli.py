@@ -104,11 +104,18 @@ def ingest(
     as_json: JsonOption = False,
 ) -> None:
     """Store files in the vault: hashed while copied, stored once, every receipt ledgered."""
-    from testigo.vault.ingest import Acquired, Candidate, IngestResult, discover, ingest_paths
+    from testigo.vault.ingest import (
+        Acquired,
+        Candidate,
+        IngestResult,
+        discover,
+        ingest_paths,
+        vault_paths,
+    )
 
     settings = load_settings()
     with vault_session() as vault:
-        found, refused = discover(paths)
+        found, refused = discover(paths, exclude=vault_paths(vault))
         total = sum(c.size for c in found)
         show = not as_json and err.is_terminal
         with _progress(show) as progress:

@@ -145,3 +145,24 @@ def test_a_reader_cannot_write(vault: Vault) -> None:
     # The database itself refuses (SQLite: query_only; PostgreSQL: a READ ONLY transaction).
     with pytest.raises(Exception, match=r"(?i)read.?only"), vault.reading() as reader:
         ledger.append_entry(reader, ledger.NewEntry("test.note", "test", [], {}))
+
+
+def test_ingesting_the_vault_folder_refuses_its_own_files(
+    vault: Vault, env: dict[str, str], tmp_path: Path
+) -> None:
+    """`testigo ingest .` from a folder that holds the vault must not read the live database."""
+    from testigo.vault.ingest import INSIDE_VAULT
+
+    outside = tmp_path / "notes.txt"
+    outside.write_text("a witness's note\n")
+    done = _cli(env, "ingest", str(tmp_path), "--json")
+    assert done.returncode == 2, done.stderr  # some files were refused
+    report = json.loads(done.stdout)
+    assert [Path(i["path"]).name for i in report["ingested"]] == ["notes.txt"]
+    refused = {r["path"]: r["reason"] for r in report["refused"]}
+    home = str(vault.settings.home)
+    assert any(p.startswith(home) or p == home for p in refused), refused
+    assert all(reason == INSIDE_VAULT for reason in refused.values())
+    if vault.engine.dialect.name == "sqlite":
+        database = str(vault.engine.url.database)
+        assert not any(i["path"].startswith(database) for i in report["ingested"])

@@ -96,12 +96,44 @@ class Candidate:
     size: int
 
 
-def discover(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[Candidate], list[Refusal]]:
-    """Expand the arguments into regular files; refuse, with a reason, anything else."""
+INSIDE_VAULT = (
+    "is part of the vault itself (its database, keys or stored files): it is never ingested "
+    "into itself, and reading the live database's files from outside SQLite would break its locks"
+)
+
+
+def vault_paths(vault: Vault) -> list[Path]:
+    """The files and folders that make up the vault: its home, its database (with the WAL and
+    shared-memory files) and a local blob store."""
+    found = [Path(vault.settings.home)]
+    database = vault.engine.url.database if vault.engine.dialect.name == "sqlite" else None
+    if database and database != ":memory:":
+        found += [Path(database + suffix) for suffix in ("", "-wal", "-shm", "-journal")]
+    root = getattr(vault.blobs, "root", None)
+    if isinstance(root, Path):
+        found.append(root)
+    return [_resolved(p) for p in found]
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except OSError:
+        return path.absolute()
+
+
+def discover(
+    paths: Sequence[str | os.PathLike[str]], *, exclude: Sequence[Path] = ()
+) -> tuple[list[Candidate], list[Refusal]]:
+    """Expand the arguments into regular files; refuse, with a reason, anything else.
+
+    Anything at or under a path in ``exclude`` (``vault_paths``) is refused without being opened.
+    """
     found: list[Candidate] = []
     refused: list[Refusal] = []
+    excluded = [_resolved(p) for p in exclude]
     for raw in paths:
-        for path, reason, size in _walk(Path(raw)):
+        for path, reason, size in _walk(Path(raw), excluded):
             if reason is None:
                 found.append(Candidate(path, size))
             else:
@@ -109,7 +141,12 @@ def discover(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[Candidate], 
     return found, refused
 
 
-def _walk(path: Path) -> Iterator[tuple[Path, str | None, int]]:
+def _walk(path: Path, excluded: Sequence[Path] = ()) -> Iterator[tuple[Path, str | None, int]]:
+    if excluded:
+        where = _resolved(path)
+        if any(where == e or where.is_relative_to(e) for e in excluded):
+            yield path, INSIDE_VAULT, 0
+            return
     try:
         st = path.lstat()
     except FileNotFoundError:
@@ -128,7 +165,7 @@ def _walk(path: Path) -> Iterator[tuple[Path, str | None, int]]:
             yield path, "permission denied: cannot list this folder", 0
             return
         for child in children:
-            yield from _walk(child)
+            yield from _walk(child, excluded)
     elif stat.S_ISREG(mode):
         if not os.access(path, os.R_OK):
             yield path, "permission denied: cannot read it", 0
@@ -391,7 +428,9 @@ def ingest_paths(
     if acquired.incident_id is not None:
         with vault.reading() as session:
             ensure_incident(session, acquired.incident_id)
-    found, refused = candidates if candidates is not None else discover(paths)
+    found, refused = (
+        candidates if candidates is not None else discover(paths, exclude=vault_paths(vault))
+    )
     report = IngestReport(refused=list(refused))
     for candidate in found:
         progress = on_start(candidate) if on_start else None
