@@ -369,3 +369,31 @@ def test_backup_while_a_server_records_live_captures(
     finally:
         restored.dispose()
     print(f"chunks acknowledged while the backup ran: {during}")
+
+
+@pytest.mark.slow
+def test_backup_to_a_bucket_and_restore_from_it(
+    vault: Vault,
+    env: dict[str, str],
+    tmp_path: Path,
+    fresh_target: Target,
+    s3_env: Any,
+    s3_prefix: str,
+) -> None:
+    if not vault.settings.is_sqlite:
+        pytest.skip("the bucket is exercised once")
+    _ingest(env, tmp_path / "in", b"kept in a bucket", os.urandom(100_000))
+    dest = f"s3://{s3_env.bucket}/{s3_prefix}/backup"
+    s3 = {
+        name: os.environ[name]
+        for name in os.environ
+        if name.startswith(("AWS_", "TESTIGO_S3_"))
+    }
+    first = _ok({**env, **s3}, "backup", dest)
+    assert first["blobs_copied"] == 2
+    assert _ok({**env, **s3}, "backup", dest)["blobs_copied"] == 0
+    assert _ok({**env, **s3}, "verify-backup", dest)["ok"]
+    target = {**fresh_target(), **s3}
+    _ok(target, "restore", dest)
+    assert _ok(target, "verify")["ok"]
+    assert _ok(target, "log", "show") == _ok(env, "log", "show")
