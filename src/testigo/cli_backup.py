@@ -144,8 +144,7 @@ def restore(
     out.print(f"Restored backup {report.stamp} into [bold]{report.home}[/bold]")
     out.print(f"  database:  {report.database} ({report.tree_size} ledger entries)")
     out.print(
-        f"  blobs:     {report.blobs}, {report.blobs_copied} copied ({report.bytes_copied:,} "
-        "bytes)"
+        f"  blobs:     {report.blobs}, {report.blobs_copied} copied ({report.bytes_copied:,} bytes)"
     )
     if report.needs_upgrade:
         out.print("  the backup is of an older schema: run `testigo init` to upgrade it")

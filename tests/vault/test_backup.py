@@ -268,7 +268,6 @@ def test_backup_while_a_server_records_live_captures(
 ) -> None:
     from capture.media import make_webm, split_clusters
     from capture.server import ServerProcess
-
     from testigo.capture import service
 
     api = "/api/v1/capture/sessions"
@@ -384,11 +383,7 @@ def test_backup_to_a_bucket_and_restore_from_it(
         pytest.skip("the bucket is exercised once")
     _ingest(env, tmp_path / "in", b"kept in a bucket", os.urandom(100_000))
     dest = f"s3://{s3_env.bucket}/{s3_prefix}/backup"
-    s3 = {
-        name: os.environ[name]
-        for name in os.environ
-        if name.startswith(("AWS_", "TESTIGO_S3_"))
-    }
+    s3 = {name: os.environ[name] for name in os.environ if name.startswith(("AWS_", "TESTIGO_S3_"))}
     first = _ok({**env, **s3}, "backup", dest)
     assert first["blobs_copied"] == 2
     assert _ok({**env, **s3}, "backup", dest)["blobs_copied"] == 0

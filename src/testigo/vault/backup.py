@@ -362,9 +362,9 @@ def _prune(target: BackupTarget, keep: int) -> list[str]:
     for name in names:
         base = name[len("db/") :]
         match = STAMP_RE.match(base)
-        if base.startswith(".partial-"):
-            target.delete(name)
-        elif match and match.group(1) not in keep_stamps and match.group(1) < newest:
+        if base.startswith(".partial-") or (
+            match and match.group(1) not in keep_stamps and match.group(1) < newest
+        ):
             target.delete(name)
     return removed
 
@@ -386,8 +386,15 @@ def load_manifest(target: BackupTarget, stamp: str | None = None) -> dict[str, A
         manifest = json.loads(raw)
         if manifest.get("format") != FORMAT:
             raise ValueError(f"unknown format {manifest.get('format')!r}")
-        manifest["database"]["file"], manifest["database"]["sha256"]  # noqa: B018
-        manifest["blobs"]["list"], manifest["ledger"]["tree_size"]  # noqa: B018
+        for section, key in (
+            ("database", "file"),
+            ("database", "sha256"),
+            ("blobs", "list"),
+            ("ledger", "tree_size"),
+            ("keys", None),
+        ):
+            if section not in manifest or (key is not None and key not in manifest[section]):
+                raise KeyError(f"{section}.{key}" if key else section)
     except (ValueError, KeyError, TypeError) as exc:
         raise IntegrityError(f"the manifest {name} in {target.url} is not valid: {exc}") from None
     return manifest  # type: ignore[no-any-return]

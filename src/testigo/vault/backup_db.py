@@ -137,9 +137,7 @@ def restore_sqlite(copy: Path, database_url: str) -> Path:
         try:
             os.link(tmp, final)
         except FileExistsError:
-            raise UsageError(
-                f"{final} already exists: restore only into an empty home"
-            ) from None
+            raise UsageError(f"{final} already exists: restore only into an empty home") from None
     except sqlite3.Error as exc:
         raise StorageError(f"writing the restored database failed: {exc}") from exc
     finally:

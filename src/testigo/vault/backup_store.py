@@ -248,7 +248,7 @@ class S3Target:
             )
             for page in pages:
                 for obj in page.get("Contents", []):
-                    names.append(f"{folder}/{obj['Key'][len(prefix):]}")
+                    names.append(f"{folder}/{obj['Key'][len(prefix) :]}")
         except (BotoCoreError, ClientError) as exc:
             raise self._fail(f"listing {folder}", exc) from None
         return sorted(names)

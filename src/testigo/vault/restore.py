@@ -147,7 +147,11 @@ def _check_sqlite(
     report.checkpoints_checked = result.checkpoints_checked
     report.key_fingerprint = result.key_fingerprint
     _compare(
-        report, opened.manifest, figures.tree_size, figures.checkpoint_note, figures.blobs,
+        report,
+        opened.manifest,
+        figures.tree_size,
+        figures.checkpoint_note,
+        figures.blobs,
         opened.blobs,
     )
 
@@ -372,4 +376,3 @@ def copies(src_url: str) -> list[dict[str, Any]]:
             }
         )
     return found
-
