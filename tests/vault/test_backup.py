@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import builtins
 import hashlib
+import io
 import json
 import os
 import subprocess
@@ -392,3 +394,40 @@ def test_backup_to_a_bucket_and_restore_from_it(
     _ok(target, "restore", dest)
     assert _ok(target, "verify")["ok"]
     assert _ok(target, "log", "show") == _ok(env, "log", "show")
+
+
+def test_backup_leaves_the_live_database_files_to_sqlite(
+    vault: Vault, env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only SQLite touches the live files: no Python-level open or stat of them by the backup."""
+    if not vault.settings.is_sqlite:
+        pytest.skip("SQLite's files")
+    from testigo.vault.backup import backup_vault
+
+    database = str(vault.engine.url.database)
+    touched: list[str] = []
+    real_open, real_stat = os.open, os.stat
+
+    def watching_open(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if str(path).startswith(database):
+            touched.append(f"open {path}")
+        return real_open(path, *args, **kwargs)
+
+    def watching_stat(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if str(path).startswith(database):
+            touched.append(f"stat {path}")
+        return real_stat(path, *args, **kwargs)
+
+    def watching_io_open(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if str(path).startswith(database):
+            touched.append(f"io.open {path}")
+        return real_io_open(path, *args, **kwargs)
+
+    real_io_open = io.open
+    monkeypatch.setattr(os, "open", watching_open)
+    monkeypatch.setattr(os, "stat", watching_stat)
+    monkeypatch.setattr(io, "open", watching_io_open)
+    monkeypatch.setattr(builtins, "open", watching_io_open)
+    report = backup_vault(vault.settings, str(tmp_path / "backup"))
+    assert report.tree_size >= 1
+    assert touched == []
