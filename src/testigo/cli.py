@@ -493,6 +493,9 @@ def _register_optional_commands() -> None:
     from testigo.cli_capture import register as register_capture
 
     register_capture(app)
+    from testigo.cli_backup import register as register_backup
+
+    register_backup(app)
     try:
         from testigo.cli_article import article_app  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
