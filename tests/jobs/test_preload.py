@@ -17,6 +17,8 @@ SINGLE_THREADED = {
     "rich.table",
     "uvicorn",  # `testigo serve`, in its main thread
     "sqlalchemy.engine",  # loaded by every module that uses the database
+    "sqlalchemy.orm",
+    "botocore.exceptions",  # `testigo backup` / `restore`, commands of their own
 }
 
 
