@@ -74,6 +74,8 @@ def init(as_json: JsonOption = False) -> None:
     out.print(f"Vault ready in [bold]{report.home}[/bold]")
     out.print(f"  database:  {report.database_url}")
     out.print(f"  blobs:     {report.blobs_url}")
+    if report.blobs_mirror_url:
+        out.print(f"  mirror:    {report.blobs_mirror_url}")
     out.print(f"  log:       {report.origin}")
     state = "created" if report.created_key else "existing"
     out.print(f"  key:       {state}, fingerprint {report.fingerprint}")
@@ -217,6 +219,8 @@ def verify(
             f"  {report.checkpoints_checked} signed checkpoint(s) checked with key "
             f"{report.key_fingerprint}"
         )
+        if report.mirror_url:
+            out.print(f"  {report.mirror_checked} mirror cop(ies) re-hashed in {report.mirror_url}")
         for note in report.notes:
             out.print(f"  note: {note}")
         for problem in report.problems:
@@ -496,6 +500,9 @@ def _register_optional_commands() -> None:
     from testigo.cli_backup import register as register_backup
 
     register_backup(app)
+    from testigo.cli_blobs import register as register_blobs
+
+    register_blobs(app)
     try:
         from testigo.cli_article import article_app  # type: ignore[import-not-found,unused-ignore]
     except ImportError:

@@ -28,6 +28,10 @@ class Settings:
     actor: str
     checkpoint_origin: str
     extra: dict[str, str] = field(default_factory=dict)
+    blobs_mirror_url: str | None = None
+    """``TESTIGO_BLOBS_MIRROR_URL``: a second store that receives every blob (vault/mirror.py)."""
+    blobs_mirror_required: bool = True
+    """``TESTIGO_BLOBS_MIRROR_REQUIRED``: 1 (default) fails a write the mirror did not take."""
 
     @property
     def key_dir(self) -> Path:
@@ -82,4 +86,23 @@ def load_settings() -> Settings:
         blobs_url=blobs_url,
         actor=actor,
         checkpoint_origin=origin,
+        blobs_mirror_url=_env("TESTIGO_BLOBS_MIRROR_URL"),
+        blobs_mirror_required=_flag("TESTIGO_BLOBS_MIRROR_REQUIRED", True),
     )
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _flag(name: str, default: bool) -> bool:
+    raw = _env(name)
+    if raw is None:
+        return default
+    if raw.lower() in _TRUE:
+        return True
+    if raw.lower() in _FALSE:
+        return False
+    from testigo.errors import UsageError
+
+    raise UsageError(f"{name} must be 1 or 0, not {raw!r}")

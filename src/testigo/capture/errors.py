@@ -91,3 +91,18 @@ class ChainBroken(CaptureError):
 
     status = 500
     code = "chain_broken"
+
+
+class StoreUnavailable(CaptureError):
+    """The chunk could not be stored (in the blob store, or in its mirror): it is not
+    acknowledged, and the phone keeps it and sends it again."""
+
+    status = 503
+    code = "storage_unavailable"
+
+
+class StoreFull(StoreUnavailable):
+    """The blob store has no room for the chunk; the phone keeps it until there is."""
+
+    status = 507
+    code = "storage_full"

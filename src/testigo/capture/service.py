@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import io
 import json
+import logging
 import os
 import re
 import secrets
@@ -33,6 +34,8 @@ from testigo.capture.errors import (
     OffsetMismatch,
     SessionClosed,
     SessionNotFound,
+    StoreFull,
+    StoreUnavailable,
     TokenRefused,
     TokenUsed,
     UploadKeyRefused,
@@ -41,10 +44,17 @@ from testigo.capture.models import CaptureChunk, CaptureSession, CaptureToken
 
 if TYPE_CHECKING:
     from testigo.capture.committer import ChunkWrite
-from testigo.errors import NotFoundError, RefusedInputError
+from testigo.errors import (
+    InsufficientSpaceError,
+    NotFoundError,
+    RefusedInputError,
+    StorageError,
+)
 from testigo.vault import ledger
 from testigo.vault.ingest import ensure_incident
 from testigo.vault.service import Vault
+
+log = logging.getLogger("testigo.capture")
 
 CHUNK_MEDIA_TYPE = "application/vnd.testigo.capture-chunk"
 DEFAULT_MAX_CHUNK_BYTES = 8 * 1024 * 1024
@@ -582,7 +592,14 @@ def append_chunk(
             early = _check_position(session, capture, index, offset, digest, len(data))
         if early is not None:
             return early
-    blob = vault.blobs.put_stream(io.BytesIO(data), expected_size=len(data))
+    try:
+        blob = vault.blobs.put_stream(io.BytesIO(data), expected_size=len(data))
+    except InsufficientSpaceError as exc:
+        log.error("capture %s: chunk %d not stored: %s", public_id, index, exc)
+        raise StoreFull(f"the chunk was not saved: {exc}") from exc
+    except StorageError as exc:
+        log.error("capture %s: chunk %d not stored: %s", public_id, index, exc)
+        raise StoreUnavailable(f"the chunk was not saved: {exc}") from exc
     if blob.sha256 != digest:  # the store hashed something else: never acknowledge
         raise ChecksumMismatch("the stored chunk does not hash as received; send it again")
     from testigo.capture.committer import ChunkWrite, committer_for

@@ -27,7 +27,7 @@ from testigo.errors import NotFoundError, RefusedInputError, TestigoError, Usage
 from testigo.extract.model import ArticleExtraction
 from testigo.records.importer import ImportResult, extract_for_import, store_extracted
 from testigo.records.vocab import SourceKind, check
-from testigo.vault.blobs import BlobStore, ProgressCallback, StoredBlob, open_blob_store
+from testigo.vault.blobs import BlobStore, ProgressCallback, StoredBlob, open_vault_store
 from testigo.vault.service import Vault
 
 MAX_INPUT = 64 * 1024 * 1024
@@ -143,7 +143,10 @@ class _Extracted:
     stored: tuple[str, ...] = ()
 
 
-_WORKER_STORES: dict[str, BlobStore] = {}
+StoreSpec = tuple[str, str | None, bool]
+"""The vault's blob store as a worker process opens it: (url, mirror url, mirror required)."""
+
+_WORKER_STORES: dict[StoreSpec, BlobStore] = {}
 
 
 def _extract(
@@ -151,17 +154,21 @@ def _extract(
     content_type: str | None,
     url: str | None,
     filename: str | None,
-    blobs_url: str | None = None,
+    store_spec: StoreSpec | None = None,
 ) -> _Extracted:
-    """Extract (and refuse) an article; with ``blobs_url``, also store its original and its
-    text, so the blob writes and their fsyncs run beside the writer instead of inside it."""
+    """Extract (and refuse) an article; with ``store_spec``, also store its original and its
+    text (in the mirror too, when there is one), so the blob writes and their fsyncs run beside
+    the writer instead of inside it."""
     start, cpu = time.perf_counter(), time.process_time()
     extraction = extract_for_import(raw, content_type=content_type, url=url, filename=filename)
     stored: tuple[str, ...] = ()
-    if blobs_url is not None:
-        store = _WORKER_STORES.get(blobs_url)
+    if store_spec is not None:
+        store = _WORKER_STORES.get(store_spec)
         if store is None:
-            store = _WORKER_STORES[blobs_url] = open_blob_store(blobs_url)
+            url, mirror_url, required = store_spec
+            store = _WORKER_STORES[store_spec] = open_vault_store(
+                url, mirror_url, required=required
+            )
         stored = tuple(
             store.put_stream(io.BytesIO(content)).sha256
             for content in (raw, extraction.text.encode("utf-8"))
@@ -281,7 +288,12 @@ def import_articles(
     summary = BatchSummary(workers=workers)
     wall, cpu = time.perf_counter(), time.process_time()
     pool = _pool(workers)
-    blobs_url = vault.blobs.url if workers > 0 else None
+    settings = vault.settings
+    store_spec: StoreSpec | None = (
+        (settings.blobs_url, settings.blobs_mirror_url, settings.blobs_mirror_required)
+        if workers > 0
+        else None
+    )
     prestored = _Prestored(vault.blobs)
     writer = replace(vault, blobs=prestored) if workers > 0 else vault
     window = max(4, WINDOW_PER_WORKER * workers)
@@ -299,7 +311,7 @@ def import_articles(
         try:
             raw = article.read()
             job: Future[_Extracted] | BaseException = pool.submit(
-                _extract, raw, article.content_type, article.url, article.filename, blobs_url
+                _extract, raw, article.content_type, article.url, article.filename, store_spec
             )
         except TestigoError as exc:
             raw, job = None, exc

@@ -85,3 +85,30 @@ def open_blob_store(url: str) -> BlobStore:
 
     path = url[len("file://") :] if url.startswith("file://") else url
     return LocalBlobStore(path)
+
+
+def open_vault_store(
+    url: str, mirror_url: str | None = None, *, required: bool = True
+) -> BlobStore:
+    """The vault's store: ``url`` alone, or ``url`` mirrored to ``mirror_url`` (vault/mirror.py)."""
+    primary = open_blob_store(url)
+    if not mirror_url:
+        return primary
+    from testigo.errors import UsageError
+    from testigo.vault.mirror import MirroredBlobStore, same_place
+
+    if same_place(url, mirror_url):
+        raise UsageError(
+            "TESTIGO_BLOBS_MIRROR_URL names the blob store itself (or a folder inside it): the "
+            "mirror must be a second, separate store"
+        )
+    from testigo.errors import StorageError
+    from testigo.vault.mirror import UnreachableStore
+
+    try:
+        mirror: BlobStore = open_blob_store(mirror_url)
+    except StorageError as exc:
+        # A mirror that is down must not stop the vault from being read or verified: writes
+        # fail (or, when it is not required, skip it) and `verify` reports it.
+        mirror = UnreachableStore(mirror_url, str(exc))
+    return MirroredBlobStore(primary, mirror, required=required)

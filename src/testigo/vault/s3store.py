@@ -261,6 +261,14 @@ class S3BlobStore:
             raise KeyError(sha256)
         return size
 
+    def discard(self, sha256: str) -> None:
+        """Delete a published object whose content no longer matches its address (repair only:
+        the intact copy is put in its place right after)."""
+        try:
+            self._client.delete_object(Bucket=self.bucket, Key=self.key_for(sha256))
+        except (ClientError, BotoCoreError) as exc:
+            self._fail(f"removing the altered copy of {sha256}", exc)
+
     def iter_digests(self) -> Iterator[str]:
         """Every published digest, in digest order (the key layout sorts like the digests)."""
         listing_prefix = f"{self.prefix}sha256/"

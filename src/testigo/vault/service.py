@@ -18,7 +18,7 @@ from testigo.db.models import Checkpoint as CheckpointRow
 from testigo.db.models import LedgerEntry
 from testigo.errors import NotInitializedError, StorageError
 from testigo.vault import ledger
-from testigo.vault.blobs import BlobStore, open_blob_store
+from testigo.vault.blobs import BlobStore, open_vault_store
 from testigo.vault.checkpoint import Checkpoint, sign_checkpoint
 from testigo.vault.keys import SigningKey, generate_signing_key, load_signing_key
 
@@ -124,6 +124,7 @@ class InitReport:
     public_key: str
     fingerprint: str
     origin: str
+    blobs_mirror_url: str | None = None
 
 
 def init_vault(settings: Settings, *, actor: str | None = None) -> InitReport:
@@ -190,6 +191,7 @@ def init_vault(settings: Settings, *, actor: str | None = None) -> InitReport:
         public_key=key.vkey,
         fingerprint=key.public_key_fingerprint(),
         origin=origin,
+        blobs_mirror_url=settings.blobs_mirror_url,
     )
 
 
@@ -201,8 +203,14 @@ def open_vault(settings: Settings) -> Vault:
     except Exception:
         engine.dispose()
         raise
-    blobs = open_blob_store(settings.blobs_url)
-    blobs.cleanup_stale()
+    try:
+        blobs = open_vault_store(
+            settings.blobs_url, settings.blobs_mirror_url, required=settings.blobs_mirror_required
+        )
+        blobs.cleanup_stale()
+    except BaseException:
+        engine.dispose()
+        raise
     return Vault(settings=settings, engine=engine, sessions=db.session_factory(engine), blobs=blobs)
 
 

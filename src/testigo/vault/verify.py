@@ -8,10 +8,10 @@ tree (not with stored nodes), and every blob is re-hashed from the store.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -25,6 +25,9 @@ from testigo.vault.checkpoint import verify_checkpoint
 from testigo.vault.keys import Verifier
 from testigo.vault.ledger import node_reader
 from testigo.vault.service import Vault
+
+if TYPE_CHECKING:
+    from testigo.vault.mirror import MirroredBlobStore
 
 HASH_BUFFER = 4 * 1024 * 1024
 CHUNK_LEAVES = 8192
@@ -62,6 +65,8 @@ class VerifyReport:
     tree_size: int = 0
     root: str | None = None
     key_fingerprint: str | None = None
+    mirror_url: str | None = None
+    mirror_checked: int = 0
 
     @property
     def ok(self) -> bool:
@@ -80,6 +85,11 @@ class VerifyReport:
             "tree_size": self.tree_size,
             "root": self.root,
             "key_fingerprint": self.key_fingerprint,
+            "mirror": (
+                {"url": self.mirror_url, "blobs_checked": self.mirror_checked}
+                if self.mirror_url
+                else None
+            ),
         }
 
 
@@ -457,10 +467,17 @@ def _verify_blobs(
     if on_total:
         on_total(sum(size for _, _, size in items))
 
+    from testigo.vault.mirror import MirroredBlobStore
+
+    mirrored = vault.blobs if isinstance(vault.blobs, MirroredBlobStore) else None
+    # With a mirror, the primary is checked on its own: reading through the mirrored store would
+    # fall back to the mirror and hide a primary copy that is gone.
+    primary = mirrored.primary if mirrored is not None else vault.blobs
+
     def check(row: tuple[int, str, int]) -> tuple[int, str, int, str | None, int | None]:
         item_id, digest, size = row
         try:
-            handle = vault.blobs.open(digest)
+            handle = primary.open(digest)
         except KeyError:
             return item_id, digest, size, None, None
         with handle:
@@ -493,10 +510,59 @@ def _verify_blobs(
                         found=f"{found} ({found_size} bytes)",
                     )
                 )
+    if mirrored is not None:
+        _verify_mirror(mirrored, items, report)
     known = {digest for _, digest, _ in items}
-    strays = [d for d in vault.blobs.iter_digests() if d not in known]
+    strays = [d for d in primary.iter_digests() if d not in known]
     if strays:
         report.notes.append(
             f"{len(strays)} stored file(s) are not referenced by any record (left by an "
             "interrupted ingest; a later ingest of the same content adopts them)"
+        )
+
+
+def _verify_mirror(
+    store: MirroredBlobStore, items: Sequence[tuple[int, str, int]], report: VerifyReport
+) -> None:
+    """Re-hash every referenced blob in the mirror too, and name each one that differs."""
+    from testigo.vault.mirror import UnreachableStore, check_copy
+
+    report.mirror_url = store.mirror.url
+    if isinstance(store.mirror, UnreachableStore):
+        report.problems.append(
+            Problem(
+                "mirror",
+                store.mirror.url,
+                f"the mirror cannot be reached, so its copies were not checked: "
+                f"{store.mirror.reason}",
+            )
+        )
+        return
+
+    def check(row: tuple[int, str, int]) -> tuple[int, str, int, str | None]:
+        item_id, digest, size = row
+        return item_id, digest, size, check_copy(store.mirror, digest, size)
+
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            for item_id, digest, size, state in pool.map(check, items):
+                report.mirror_checked += 1
+                if state is None:
+                    continue
+                report.problems.append(
+                    Problem(
+                        "mirror",
+                        f"item {item_id} (sha256 {digest[:16]}…)",
+                        f"the mirror's copy is {state} (run `testigo blobs sync-mirror`)",
+                        expected=f"{digest} ({size} bytes) in {store.mirror.url}",
+                        found="nothing" if state == "missing" else "different bytes",
+                    )
+                )
+    except Exception as exc:  # the mirror itself cannot be reached
+        report.problems.append(
+            Problem(
+                "mirror",
+                store.mirror.url,
+                f"the mirror cannot be read, so its copies were not checked: {exc}",
+            )
         )

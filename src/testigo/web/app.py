@@ -25,7 +25,13 @@ from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from testigo.config import Settings, load_settings
-from testigo.errors import NotFoundError, RefusedInputError, TestigoError
+from testigo.errors import (
+    InsufficientSpaceError,
+    NotFoundError,
+    RefusedInputError,
+    StorageError,
+    TestigoError,
+)
 from testigo.vault.service import Vault, open_vault
 from testigo.web import accounts, deps, evidence, public_routes
 from testigo.web.access import Forbidden
@@ -86,6 +92,10 @@ STATUS = {
     evidence.UploadConflict: 409,
     evidence.UploadTooLarge: 413,
     RefusedInputError: 400,
+    # The server could not store what it was sent (the blob store, or its mirror, is down or
+    # full): nothing was recorded, and the client may send it again later.
+    InsufficientSpaceError: 507,
+    StorageError: 503,
 }
 
 
