@@ -10,7 +10,12 @@ Baseline, measured in the same run with the same clients and cadence: the same P
 a server that only reads and discards the body (HTTP and client cost without storage), plus a
 plain 250 KB write + fsync to the same disk.
 
+With ``--mirror both`` the real server runs twice, on fresh vaults: with one blob store, then
+with ``TESTIGO_BLOBS_MIRROR_URL`` set to a second folder (every chunk written to both before it is
+acknowledged); the mirror's cost is printed as the ratio of the two p95 latencies.
+
     .venv/bin/python bench/capture_load.py [--sessions 50] [--seconds 30] [--chunk-kb 250]
+                                           [--mirror off|on|both]
 """
 
 from __future__ import annotations
@@ -187,15 +192,10 @@ def fsync_baseline(folder: Path, chunk_bytes: int, rounds: int = 50) -> list[flo
     return times
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sessions", type=int, default=50)
-    parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--chunk-kb", type=int, default=250)
-    parser.add_argument("--interval", type=float, default=2.0)
-    args = parser.parse_args()
-    chunk_bytes = args.chunk_kb * 1000
-
+def run_testigo(
+    root: Path, args: argparse.Namespace, chunk_bytes: int, *, mirror: bool
+) -> dict[str, Any]:
+    """One run of the real server on a fresh vault (with or without a blob mirror)."""
     from sqlalchemy import func, select
 
     from testigo.capture import service
@@ -205,35 +205,110 @@ def main() -> int:
     from testigo.vault.service import init_vault, open_vault
     from testigo.vault.verify import verify_vault
 
-    with tempfile.TemporaryDirectory(prefix="testigo-capture-bench-") as tmp:
-        home = Path(tmp) / "var"
-        settings = Settings(
-            home=home,
-            database_url=f"sqlite:///{home / 'testigo.sqlite3'}",
-            blobs_url=str(home / "blobs"),
-            actor="bench",
-            checkpoint_origin="",
-            extra={},
+    home = root / "var"
+    mirror_url = str(root / "mirror") if mirror else None
+    settings = Settings(
+        home=home,
+        database_url=f"sqlite:///{home / 'testigo.sqlite3'}",
+        blobs_url=str(home / "blobs"),
+        actor="bench",
+        checkpoint_origin="",
+        extra={},
+        blobs_mirror_url=mirror_url,
+    )
+    env = {
+        "TESTIGO_HOME": str(home),
+        "TESTIGO_DATABASE_URL": settings.database_url,
+        "TESTIGO_BLOBS_URL": settings.blobs_url,
+        "TESTIGO_ACTOR": "bench",
+        "TESTIGO_AUTO_ANALYZE": "0",
+        "TESTIGO_BLOBS_MIRROR_URL": mirror_url or "",
+    }
+    os.environ.update(env)
+    init_vault(settings)
+    vault = open_vault(settings)
+    tokens = [service.create_token(vault, actor="bench").token for _ in range(args.sessions)]
+    port = free_port()
+    server = start_server("testigo.web.asgi:app", env, port, None)
+    began = time.time()
+    cpu_before = cpu_seconds(server.pid)
+    store_ms: list[float] = []
+    try:
+        lat, acked, refused = asyncio.run(
+            run_load(
+                f"http://127.0.0.1:{port}",
+                tokens,
+                args.seconds,
+                chunk_bytes,
+                args.interval,
+                store_ms,
+            )
         )
-        env = {
-            "TESTIGO_HOME": str(home),
-            "TESTIGO_DATABASE_URL": settings.database_url,
-            "TESTIGO_BLOBS_URL": settings.blobs_url,
-            "TESTIGO_ACTOR": "bench",
-            "TESTIGO_AUTO_ANALYZE": "0",
-        }
-        os.environ.update(env)
-        init_vault(settings)
-        vault = open_vault(settings)
-        tokens = [service.create_token(vault, actor="bench").token for _ in range(args.sessions)]
+    finally:
+        ended = time.time()
+        time.sleep(1.0)
+        server_cpu = cpu_seconds(server.pid) - cpu_before
+        server.terminate()
+        server.wait(30)
 
+    with vault.reading() as session:
+        chunk_rows = session.scalar(select(func.count()).select_from(CaptureChunk)) or 0
+        chunk_entries = (
+            session.scalar(
+                select(func.count())
+                .select_from(LedgerEntry)
+                .where(LedgerEntry.entry_type == "capture.chunk")
+            )
+            or 0
+        )
+        stamps = [
+            time.mktime(time.strptime(c[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
+            for c in session.scalars(select(Checkpoint.created_at).order_by(Checkpoint.id))
+        ]
+    during = [s for s in stamps if began - 1 <= s <= ended + 1]
+    gaps = [b - a for a, b in itertools.pairwise(during)]
+    # With a mirror, blobs are re-hashed in both stores: every acknowledged chunk must be in both.
+    report = verify_vault(vault, check_blobs=mirror)
+    vault.dispose()
+    return {
+        "lat": lat,
+        "acked": acked,
+        "refused": refused,
+        "store_ms": store_ms,
+        "cpu": server_cpu,
+        "chunk_rows": chunk_rows,
+        "chunk_entries": chunk_entries,
+        "during": during,
+        "gaps": gaps,
+        "report": report,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--chunk-kb", type=int, default=250)
+    parser.add_argument("--interval", type=float, default=2.0)
+    parser.add_argument(
+        "--mirror",
+        choices=("off", "on", "both"),
+        default="off",
+        help="run with a blob mirror (TESTIGO_BLOBS_MIRROR_URL, a second folder); 'both' "
+        "measures without and with it and prints the mirror's cost as a ratio",
+    )
+    args = parser.parse_args()
+    chunk_bytes = args.chunk_kb * 1000
+
+    with tempfile.TemporaryDirectory(prefix="testigo-capture-bench-") as tmp:
         print(
             f"{args.sessions} live captures, a {args.chunk_kb} KB chunk every "
             f"{args.interval:g} s each, for {args.seconds:g} s, on loopback"
         )
-        fsync_ms = fsync_baseline(home, chunk_bytes)
+        fsync_ms = fsync_baseline(Path(tmp), chunk_bytes)
 
         port = free_port()
+        env = {"TESTIGO_HOME": str(Path(tmp) / "unused")}
         baseline_server = start_server(
             "capture_load:discard_app", env, port, str(Path(__file__).parent)
         )
@@ -250,60 +325,7 @@ def main() -> int:
         finally:
             baseline_server.terminate()
             baseline_server.wait(20)
-
-        port = free_port()
-        server = start_server("testigo.web.asgi:app", env, port, None)
-        began = time.time()
-        cpu_before = cpu_seconds(server.pid)
-        store_ms: list[float] = []
-        try:
-            lat, acked, refused = asyncio.run(
-                run_load(
-                    f"http://127.0.0.1:{port}",
-                    tokens,
-                    args.seconds,
-                    chunk_bytes,
-                    args.interval,
-                    store_ms,
-                )
-            )
-        finally:
-            ended = time.time()
-            time.sleep(1.0)
-            server_cpu = cpu_seconds(server.pid) - cpu_before
-            server.terminate()
-            server.wait(30)
-
-        with vault.reading() as session:
-            chunk_rows = session.scalar(select(func.count()).select_from(CaptureChunk)) or 0
-            chunk_entries = (
-                session.scalar(
-                    select(func.count())
-                    .select_from(LedgerEntry)
-                    .where(LedgerEntry.entry_type == "capture.chunk")
-                )
-                or 0
-            )
-            stamps = [
-                time.mktime(time.strptime(c[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
-                for c in session.scalars(select(Checkpoint.created_at).order_by(Checkpoint.id))
-            ]
-        during = [s for s in stamps if began - 1 <= s <= ended + 1]
-        gaps = [b - a for a, b in itertools.pairwise(during)]
-        report = verify_vault(vault, check_blobs=False)
-        vault.dispose()
-
-        p95, base_p95 = pct(lat, 95), pct(base_lat, 95)
-        print(f"  chunks acknowledged: {acked} ({refused} refused)")
-        print(
-            f"  send->ack  p50 {pct(lat, 50):7.1f} ms  p95 {p95:7.1f} ms  "
-            f"p99 {pct(lat, 99):7.1f} ms  max {max(lat):7.1f} ms"
-        )
-        print(
-            f"  server side (hash, store, ledger, flush) p50 {pct(store_ms, 50):7.1f} ms  "
-            f"p95 {pct(store_ms, 95):7.1f} ms"
-        )
-        print(f"  server CPU per chunk: {server_cpu / max(1, acked) * 1000:.1f} ms")
+        base_p95 = pct(base_lat, 95)
         print(
             f"  baseline (read+discard server) p50 {pct(base_lat, 50):7.1f} ms  "
             f"p95 {base_p95:7.1f} ms"
@@ -312,18 +334,47 @@ def main() -> int:
             f"  baseline (250 KB write+fsync)  p50 {statistics.median(fsync_ms):7.1f} ms  "
             f"p95 {pct(fsync_ms, 95):7.1f} ms"
         )
-        print(f"  ratio p95 / read+discard p95: {p95 / base_p95:.2f}x")
-        print(
-            f"  ledger: {chunk_entries} capture.chunk entries, {chunk_rows} chunk rows, "
-            f"{'every acknowledged chunk is there' if chunk_entries >= acked else 'MISSING'}"
-        )
-        print(
-            f"  checkpoints during the run: {len(during)}, largest gap "
-            f"{max(gaps) if gaps else float('nan'):.1f} s; ledger verifies: {report.ok}"
-        )
-        target = "met" if p95 < 200 else "NOT met"
-        print(f"  target p95 < 200 ms: {target}")
-        return 0 if chunk_entries >= acked and report.ok else 1
+
+        modes = {"off": [False], "on": [True], "both": [False, True]}[args.mirror]
+        ok = True
+        p95s: dict[bool, float] = {}
+        for mirror in modes:
+            run = run_testigo(
+                Path(tmp) / ("mirrored" if mirror else "single"), args, chunk_bytes, mirror=mirror
+            )
+            lat, acked, store_ms, report = run["lat"], run["acked"], run["store_ms"], run["report"]
+            p95 = p95s[mirror] = pct(lat, 95)
+            print(f"testigo, {'with a blob mirror' if mirror else 'one blob store'}:")
+            print(f"  chunks acknowledged: {acked} ({run['refused']} refused)")
+            print(
+                f"  send->ack  p50 {pct(lat, 50):7.1f} ms  p95 {p95:7.1f} ms  "
+                f"p99 {pct(lat, 99):7.1f} ms  max {max(lat):7.1f} ms"
+            )
+            print(
+                f"  server side (hash, store, ledger, flush) p50 {pct(store_ms, 50):7.1f} ms  "
+                f"p95 {pct(store_ms, 95):7.1f} ms"
+            )
+            print(f"  server CPU per chunk: {run['cpu'] / max(1, acked) * 1000:.1f} ms")
+            print(f"  ratio p95 / read+discard p95: {p95 / base_p95:.2f}x")
+            kept = run["chunk_entries"] >= acked
+            print(
+                f"  ledger: {run['chunk_entries']} capture.chunk entries, {run['chunk_rows']} "
+                f"chunk rows, {'every acknowledged chunk is there' if kept else 'MISSING'}"
+            )
+            gaps = run["gaps"]
+            print(
+                f"  checkpoints during the run: {len(run['during'])}, largest gap "
+                f"{max(gaps) if gaps else float('nan'):.1f} s; verifies: {report.ok}"
+                + (f" (both stores, {report.mirror_checked} mirror copies)" if mirror else "")
+            )
+            print(f"  target p95 < 200 ms: {'met' if p95 < 200 else 'NOT met'}")
+            ok = ok and kept and report.ok
+        if len(p95s) == 2:
+            print(
+                f"mirror cost: p95 with mirror / p95 without = {p95s[True] / p95s[False]:.2f}x "
+                f"({p95s[True]:.1f} vs {p95s[False]:.1f} ms)"
+            )
+        return 0 if ok else 1
 
 
 if __name__ == "__main__":
