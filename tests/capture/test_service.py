@@ -291,3 +291,36 @@ def test_concurrent_sessions_and_racing_resends(vault: Vault) -> None:
     assert sum(not a.duplicate for a in acks) == 1
     assert service.get_session(vault, target[0]).chunk_count == 6
     assert verify_vault(vault).ok
+
+
+def test_chunks_refused_after_finish_are_not_stored(vault: Vault, opened: tuple[str, str]) -> None:
+    """A finished (or closed) session takes nothing: a refused chunk leaves no file behind."""
+    first = b"the only chunk" * 10
+    send(vault, opened, 0, 0, first)
+    recording.finish(vault, opened[0], opened[1], expected_chunks=1)
+    stored = set(vault.blobs.iter_digests())
+    for n in range(5):
+        late = bytes([n]) * 5000
+        with pytest.raises(SessionClosed):
+            send(vault, opened, 1 + n, len(first), late)
+    assert set(vault.blobs.iter_digests()) == stored
+
+
+def test_chunks_after_a_close_by_another_process_store_at_most_one(
+    vault: Vault, opened: tuple[str, str]
+) -> None:
+    """The session is closed behind this process's back (the CLI): the first chunk after it is
+    refused by the commit, every later one before anything is written."""
+    first = b"before the close" * 10
+    send(vault, opened, 0, 0, first)
+    with vault.transaction() as session:
+        capture = session.scalar(
+            select(CaptureSession).where(CaptureSession.public_id == opened[0])
+        )
+        assert capture is not None
+        capture.status = "abandoned"
+    stored = set(vault.blobs.iter_digests())
+    for n in range(4):
+        with pytest.raises(SessionClosed):
+            send(vault, opened, 1, len(first), bytes([n + 7]) * 3000)
+    assert len(set(vault.blobs.iter_digests()) - stored) <= 1

@@ -406,6 +406,7 @@ class _Hint:
     key_hash: str
     chunk_count: int
     bytes_received: int
+    closed: bool = False
 
 
 _HINTS: dict[tuple[int, str], _Hint] = {}
@@ -418,7 +419,9 @@ def _hint(vault: Vault, public_id: str, upload_key: str) -> _Hint:
         hint = _HINTS.get((id(vault), public_id))
     if hint is None:
         row = authorize(vault, public_id, upload_key)
-        hint = _Hint(row.id, row.upload_key_hash, row.chunk_count, row.bytes_received)
+        hint = _Hint(
+            row.id, row.upload_key_hash, row.chunk_count, row.bytes_received, row.status in CLOSED
+        )
         with _HINTS_LOCK:
             if len(_HINTS) > 10_000:
                 _HINTS.clear()
@@ -583,7 +586,7 @@ def append_chunk(
         )
     duration = max(0, min(int(duration_ms), MAX_CHUNK_DURATION_MS))
     hint = _hint(vault, public_id, upload_key)
-    if index != hint.chunk_count or offset != hint.bytes_received:
+    if hint.closed or index != hint.chunk_count or offset != hint.bytes_received:
         # Not the chunk this process expects next: a resend, a refusal, or another process
         # moved the session on. Ask the database before storing anything.
         with vault.reading() as session:
@@ -605,7 +608,11 @@ def append_chunk(
     from testigo.capture.committer import ChunkWrite, committer_for
 
     write = ChunkWrite(hint.session_id, index, offset, digest, len(data), duration)
-    ack = committer_for(vault, _commit_chunk, _write_lock(vault)).submit(write)
+    try:
+        ack = committer_for(vault, _commit_chunk, _write_lock(vault)).submit(write)
+    except SessionClosed:
+        hint.closed = True  # closed by another process: refuse the next ones before storing
+        raise
     if not ack.duplicate:
         hint.chunk_count, hint.bytes_received = ack.index + 1, ack.next_offset
     from testigo.capture.pacer import pacer_for
