@@ -69,6 +69,23 @@ def _size(value: int | None) -> str:
 env.filters["filesize"] = _size
 
 
+def is_web_link(value: object) -> bool:
+    """Only http(s) addresses with a host are ever rendered as links (never ``javascript:``,
+    ``data:`` or anything else a pasted article may claim as its source)."""
+    from urllib.parse import urlsplit
+
+    if not isinstance(value, str):
+        return False
+    try:
+        parts = urlsplit(value.strip())
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+
+
+env.tests["web_link"] = is_web_link
+
+
 def secure_cookies(request: Request) -> bool:
     return request.url.scheme == "https" or os.environ.get("TESTIGO_SECURE_COOKIES") == "1"
 
