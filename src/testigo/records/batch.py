@@ -224,6 +224,9 @@ class _Prestored:
     def free_space(self) -> int | None:
         return self.inner.free_space()
 
+    def discard(self, sha256: str) -> None:
+        self.inner.discard(sha256)
+
 
 def _warm_up() -> None:
     """Load the extractor's vocabularies and gazetteer once per worker, not in its first task.

@@ -74,6 +74,11 @@ class BlobStore(Protocol):
         """Bytes that can still be written, or ``None`` when the backend cannot tell."""
         ...
 
+    def discard(self, sha256: str) -> None:
+        """Remove a copy that no longer matches its address, so an intact one can be put in
+        its place (used only by repairs); a copy already gone is not an error."""
+        ...
+
 
 def open_blob_store(url: str) -> BlobStore:
     """Choose the backend from the URL: ``s3://bucket/prefix`` or a folder path (``file://`` ok)."""
@@ -83,8 +88,12 @@ def open_blob_store(url: str) -> BlobStore:
         return S3BlobStore.from_url(url)
     from testigo.vault.localstore import LocalBlobStore
 
-    path = url[len("file://") :] if url.startswith("file://") else url
-    return LocalBlobStore(path)
+    return LocalBlobStore(local_folder(url))
+
+
+def local_folder(url: str) -> str:
+    """The folder a non-S3 store URL names (a path, or ``file://`` and a path)."""
+    return url[len("file://") :] if url.startswith("file://") else url
 
 
 def open_vault_store(

@@ -151,11 +151,21 @@ class LocalBlobStore:
                 os.close(fd)
         return removed
 
+    def discard(self, sha256: str) -> None:
+        """Delete a published blob whose content no longer matches its address (repair only:
+        the intact copy is put in its place right after)."""
+        path = self.path_for(sha256)
+        try:
+            path.chmod(0o644)
+            path.unlink()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise StorageError(f"could not remove {path}: {exc.strerror or exc}") from exc
+
     def remove_for_tests(self, sha256: str) -> None:
         """Delete a published blob. Only tests that simulate tampering use this."""
-        path = self.path_for(sha256)
-        path.chmod(0o644)
-        path.unlink()
+        self.discard(sha256)
 
     def copy_out(self, sha256: str, dest: Path) -> None:
         with self.open(sha256) as src, dest.open("wb") as out:

@@ -20,7 +20,6 @@ warning), so evidence stays available while ``verify`` reports the loss.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO, NoReturn
@@ -46,7 +45,7 @@ class UnreachableStore:
     def _fail(self, *_args: object, **_kwargs: object) -> NoReturn:
         raise StorageError(f"the mirror {self.url} cannot be reached: {self.reason}")
 
-    put_stream = open = exists = size = iter_digests = cleanup_stale = _fail
+    put_stream = open = exists = size = iter_digests = cleanup_stale = discard = _fail
 
     def free_space(self) -> int | None:
         return None
@@ -60,8 +59,6 @@ class MirroredBlobStore:
         self.mirror = mirror
         self.required = required
         self.url = primary.url
-        self._lock = threading.Lock()
-        self.skipped = 0  # copies the mirror missed in this process (only when not required)
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -78,8 +75,6 @@ class MirroredBlobStore:
         except MirrorUnavailableError:
             if self.required:
                 raise
-            with self._lock:
-                self.skipped += 1
             log.warning(
                 "the mirror %s did not take blob %s; it is kept only in %s until "
                 "`testigo blobs sync-mirror` copies it (TESTIGO_BLOBS_MIRROR_REQUIRED=0)",
@@ -94,29 +89,13 @@ class MirroredBlobStore:
         try:
             if self.mirror.exists(sha256):
                 return False
-            if size is None:
-                size = self.primary.size(sha256)
-            with self.primary.open(sha256) as source:
-                copy = self.mirror.put_stream(source, expected_size=size)
-        except (StorageError, OSError, KeyError) as exc:
+            _copy(self.primary, self.mirror, sha256, size)
+        except Exception as exc:  # the backends' own errors too (botocore, network)
             raise MirrorUnavailableError(
                 f"the mirror blob store {self.mirror.url} could not store {sha256[:16]}…: "
                 f"{_reason(exc)}. Nothing that refers to it was recorded; try again when the "
                 "mirror is back (or set TESTIGO_BLOBS_MIRROR_REQUIRED=0 to accept one copy)"
             ) from exc
-        except Exception as exc:  # a backend's own errors (botocore, network)
-            raise MirrorUnavailableError(
-                f"the mirror blob store {self.mirror.url} could not store {sha256[:16]}…: "
-                f"{_reason(exc)}. Nothing that refers to it was recorded; try again when the "
-                "mirror is back (or set TESTIGO_BLOBS_MIRROR_REQUIRED=0 to accept one copy)"
-            ) from exc
-        if copy.sha256 != sha256:
-            if copy.created:  # never leave the changed bytes published in the mirror
-                _discard(self.mirror, copy.sha256)
-            raise MirrorUnavailableError(
-                f"the mirror's copy of {sha256[:16]}… hashed as {copy.sha256[:16]}…: the "
-                "primary copy changed while it was read"
-            )
         return True
 
     # -- reading -----------------------------------------------------------------------------
@@ -155,6 +134,10 @@ class MirroredBlobStore:
         except Exception as exc:  # the mirror being down must not stop the vault from opening
             log.warning("could not sweep the mirror %s: %s", self.mirror.url, _reason(exc))
         return removed
+
+    def discard(self, sha256: str) -> None:
+        self.primary.discard(sha256)
+        self.mirror.discard(sha256)
 
     def free_space(self) -> int | None:
         primary = self.primary.free_space()
@@ -253,16 +236,13 @@ def sync_mirror(
         try:
             if on_mirror is not None and on_primary is None:
                 if on_mirror == "altered":
-                    _discard(store.mirror, sha256)
+                    store.mirror.discard(sha256)
                 store.copy_to_mirror(sha256, size)
                 report.copied_to_mirror.append(sha256)
             elif on_primary is not None and on_mirror is None:
                 if on_primary == "altered":
-                    _discard(store.primary, sha256)
-                with store.mirror.open(sha256) as source:
-                    copy = store.primary.put_stream(source, expected_size=size)
-                if copy.sha256 != sha256:
-                    raise StorageError("the mirror's copy changed while it was read")
+                    store.primary.discard(sha256)
+                _copy(store.mirror, store.primary, sha256, size)
                 report.copied_to_primary.append(sha256)
             elif on_primary is not None and on_mirror is not None:
                 report.failed.append((sha256, "neither store holds an intact copy"))
@@ -273,18 +253,19 @@ def sync_mirror(
     return report
 
 
-def _discard(store: BlobStore, sha256: str) -> None:
-    """Remove an altered copy so the intact one can be published under its address."""
-    path_for = getattr(store, "path_for", None)
-    if path_for is not None:
-        path = path_for(sha256)
-        path.chmod(0o644)
-        path.unlink()
-        return
-    from testigo.vault.s3store import S3BlobStore
-
-    if isinstance(store, S3BlobStore):
-        store.discard(sha256)
+def _copy(source: BlobStore, target: BlobStore, sha256: str, size: int | None) -> None:
+    """Copy one blob between stores under its address; the copy must hash to that address."""
+    if size is None:
+        size = source.size(sha256)
+    with source.open(sha256) as stream:
+        copy = target.put_stream(stream, expected_size=size)
+    if copy.sha256 != sha256:
+        if copy.created:  # never leave the changed bytes published under their own address
+            target.discard(copy.sha256)
+        raise StorageError(
+            f"the copy of {sha256[:16]}… in {source.url} hashed as {copy.sha256[:16]}…: it "
+            "changed while it was read"
+        )
 
 
 def same_place(first: str, second: str) -> bool:
@@ -293,10 +274,9 @@ def same_place(first: str, second: str) -> bool:
         return first.rstrip("/") == second.rstrip("/")
     from pathlib import Path
 
-    def folder(url: str) -> Path:
-        return Path(url[len("file://") :] if url.startswith("file://") else url).resolve()
+    from testigo.vault.blobs import local_folder
 
-    a, b = folder(first), folder(second)
+    a, b = (Path(local_folder(url)).resolve() for url in (first, second))
     return a == b or a in b.parents or b in a.parents
 
 
