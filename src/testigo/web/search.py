@@ -134,25 +134,31 @@ def index_incident(session: Session, incident_id: int, vault: Vault | None = Non
             _source_text(vault, session, sources),
         ]
     )
-    row = session.get(IncidentIndex, incident_id)
-    if row is None:
-        row = IncidentIndex(incident_id=incident_id)
-        session.add(row)
-    row.title = incident.title
-    row.summary = incident.summary or ""
-    row.status = incident.status or "reported"
-    row.occurred_on = occurred
-    row.agencies = _joined(agencies)
-    row.places = _joined(places)
-    row.place_name = place_name
-    row.latitude = latitude
-    row.longitude = longitude
-    row.has_video = has_video
-    row.use_of_force = True if force else None
-    row.item_count = len(items)
-    row.source_count = len(sources)
-    row.updated_at = ledger.utc_now()
-    session.flush()
+    values: dict[str, Any] = {
+        "title": incident.title,
+        "summary": incident.summary or "",
+        "status": incident.status or "reported",
+        "occurred_on": occurred,
+        "agencies": _joined(agencies),
+        "places": _joined(places),
+        "place_name": place_name,
+        "latitude": latitude,
+        "longitude": longitude,
+        "has_video": has_video,
+        "use_of_force": True if force else None,
+        "item_count": len(items),
+        "source_count": len(sources),
+        "updated_at": ledger.utc_now(),
+    }
+    # One statement that inserts or updates: several server processes index the same incident
+    # at once (each keeps the index fresh), and a read-then-insert would race between them.
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement: Any = dialect.insert(IncidentIndex).values(incident_id=incident_id, **values)
+    session.execute(
+        statement.on_conflict_do_update(index_elements=[IncidentIndex.incident_id], set_=values)
+    )
     write_fulltext(session, incident_id, incident.title, body)
 
 
