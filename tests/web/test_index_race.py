@@ -24,7 +24,7 @@ def test_concurrent_reindex_of_a_new_incident(vault: Vault) -> None:
             session.execute(delete(IncidentIndex).where(IncidentIndex.incident_id == incident))
         barrier = threading.Barrier(3)
 
-        def index() -> None:
+        def index(barrier: threading.Barrier = barrier) -> None:
             barrier.wait()
             try:
                 reindex(vault, incident)
