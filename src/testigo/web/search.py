@@ -24,6 +24,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from testigo.db.models import EvidenceItem, Incident, IncidentItem
@@ -152,8 +153,6 @@ def index_incident(session: Session, incident_id: int, vault: Vault | None = Non
     }
     # One statement that inserts or updates: several server processes index the same incident
     # at once (each keeps the index fresh), and a read-then-insert would race between them.
-    from sqlalchemy.dialects import postgresql, sqlite
-
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     statement: Any = dialect.insert(IncidentIndex).values(incident_id=incident_id, **values)
     session.execute(
